@@ -1,0 +1,1 @@
+"""Wire protocols: request bodies and incremental stream parsers (pure, no I/O)."""

@@ -1,0 +1,79 @@
+"""The contract every wire protocol implements: build a request, then turn stream frames into timings.
+
+Transports (openai SDK, geventhttpclient) do the I/O; they hand each decoded frame (a JSON
+object) to a `StreamAccumulator` together with the perf_counter_ns at which it was fully parsed.
+The accumulator is pure: it never reads a clock itself, so tests drive it with a fake one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from loadgen.records import Api, ErrorType, OllamaTimings, TokenSource
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What one simulated user asks for, independent of the wire protocol."""
+
+    model: str
+    messages: tuple[dict[str, str], ...]  # [{"role": "user", "content": "..."}]
+    max_tokens: int | None = None
+    ignore_eos: bool = False  # vLLM/sim extension; Ollama has no equivalent
+    min_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    stream: bool = True
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamResult:
+    """Timing and count fields of a RequestRecord, as parsed from one response stream."""
+
+    t_first_ns: int | None
+    t_first_output_ns: int | None
+    t_last_ns: int | None
+    frame_times_ns: tuple[int, ...]
+    n_in: int | None
+    n_in_source: TokenSource
+    n_out: int
+    n_out_source: TokenSource
+    finish_reason: str | None
+    text: str  # the assistant's visible reply (for multi-turn history)
+    ok: bool
+    error_type: ErrorType | None = None
+    error_detail: str | None = None
+    ollama: OllamaTimings | None = None
+
+
+class StreamAccumulator(Protocol):
+    """Consumes decoded frames of one response in order."""
+
+    def on_frame(self, frame: dict[str, Any], now_ns: int) -> None:
+        """One decoded JSON frame (an SSE `data:` object or an NDJSON line)."""
+
+    def on_done_marker(self, now_ns: int) -> None:
+        """SSE `data: [DONE]` (OpenAI); Ollama signals the end with `done: true` in a frame."""
+
+    def on_malformed(self, raw: bytes, now_ns: int) -> None:
+        """A frame that could not be decoded."""
+
+    def result(self, now_ns: int) -> StreamResult:
+        """Close the stream; a missing end marker becomes error_type='truncated'."""
+
+
+class Backend(Protocol):
+    """One wire protocol (OpenAI-compatible or Ollama native)."""
+
+    api: Api
+
+    def path(self) -> str:
+        """The request path, e.g. '/v1/chat/completions' or '/api/chat'."""
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON request body."""
+
+    def accumulator(self) -> StreamAccumulator:
+        """A fresh accumulator for one response."""

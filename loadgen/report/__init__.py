@@ -1,0 +1,1 @@
+"""Reports from results directories: tables, scaling curves, comparisons."""

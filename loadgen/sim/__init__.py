@@ -1,0 +1,1 @@
+"""The engine simulator: an OpenAI- and Ollama-compatible server with known scaling."""

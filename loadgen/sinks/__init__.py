@@ -1,0 +1,1 @@
+"""Where measurements go: local JSONL files (the default) and InfluxDB."""

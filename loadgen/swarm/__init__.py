@@ -1,0 +1,1 @@
+"""The Locust world: user classes, load shapes and event listeners (imports gevent)."""
