@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.net"]
+pytest_plugins = ["tests.fixtures.net", "tests.fixtures.influx", "tests.fixtures.influx_v2_proxy"]
 
 _skipped: list[str] = []
 

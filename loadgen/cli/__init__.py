@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "worker": "loadgen.cli.swarm:worker",
     "sidecar": "loadgen.cli.sidecar:sidecar",
     "replay": "loadgen.cli.replay:replay",
+    "import": "loadgen.cli.replay:replay",
     "report": "loadgen.cli.report:report",
     "compare": "loadgen.cli.report:compare",
 }

@@ -1,0 +1,155 @@
+"""Incremental byte decoders for streamed responses: Server-Sent Events and NDJSON.
+
+Each decoder is fed arbitrary byte chunks (a frame may be split across chunks, a chunk may hold
+many frames) and returns every frame completed by that chunk, decoded from JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from loadgen.backends.base import StreamAccumulator, StreamResult
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_DONE = b"[DONE]"
+_RAW_PREVIEW_BYTES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One complete frame: a JSON object, the SSE `[DONE]` marker, or undecodable bytes."""
+
+    kind: Literal["frame", "done", "malformed"]
+    frame: dict[str, Any] | None = None
+    raw: bytes = b""
+
+
+class FrameDecoder(Protocol):
+    """Turns byte chunks into complete frames."""
+
+    def feed(self, chunk: bytes) -> list[Decoded]:
+        """Every frame completed by `chunk`, in order."""
+
+    def close(self) -> list[Decoded]:
+        """End of stream: frames still pending. A partial last frame is dropped, so the
+        accumulator sees a missing end marker and reports the stream as truncated."""
+
+
+def decode_json(raw: bytes) -> Decoded:
+    """A JSON object as a frame; anything else (bad JSON, a list, a number) is malformed."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return Decoded("malformed", raw=raw[:_RAW_PREVIEW_BYTES])
+    if not isinstance(value, dict):
+        return Decoded("malformed", raw=raw[:_RAW_PREVIEW_BYTES])
+    return Decoded("frame", frame=value)
+
+
+class SseDecoder:
+    """Server-Sent Events: `data:` lines joined until a blank line; `:` comments ignored.
+
+    Lines end with `\\n`, `\\r\\n` or `\\r` (sse-starlette, used by llama-cpp-python, sends
+    `\\r\\n`). `event:`, `id:` and `retry:` fields are ignored; `data: [DONE]` is the OpenAI end.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[Decoded]:
+        self._buffer += chunk
+        out: list[Decoded] = []
+        start = 0
+        for match in _LINE_END.finditer(self._buffer):
+            # A trailing '\r' may be the first half of '\r\n': wait for the next byte.
+            if match.group() == b"\r" and match.end() == len(self._buffer):
+                break
+            self._line(self._buffer[start : match.start()], out)
+            start = match.end()
+        self._buffer = self._buffer[start:]
+        return out
+
+    def close(self) -> list[Decoded]:
+        out: list[Decoded] = []
+        if self._buffer.endswith(b"\r"):
+            self._line(self._buffer[:-1], out)
+        self._buffer = b""
+        self._dispatch(out)  # complete data lines that lacked only the final blank line
+        return out
+
+    def _line(self, line: bytes, out: list[Decoded]) -> None:
+        if not line:
+            self._dispatch(out)
+            return
+        if line.startswith(b":"):
+            return
+        name, sep, value = line.partition(b":")
+        if name != b"data":
+            return
+        if not sep:
+            value = b""
+        self._data.append(value[1:] if value.startswith(b" ") else value)
+
+    def _dispatch(self, out: list[Decoded]) -> None:
+        if not self._data:
+            return
+        payload = b"\n".join(self._data)
+        self._data = []
+        out.append(Decoded("done") if payload.strip() == _DONE else decode_json(payload))
+
+
+class NdjsonDecoder:
+    """Newline-delimited JSON (Ollama): one object per line, blank lines skipped."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[Decoded]:
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [decode_json(line) for line in lines if line.strip()]
+
+    def close(self) -> list[Decoded]:
+        tail, self._buffer = self._buffer, b""
+        if not tail.strip():
+            return []
+        decoded = decode_json(tail)
+        return [decoded] if decoded.kind == "frame" else []
+
+
+def dispatch(frames: list[Decoded], accumulator: StreamAccumulator, now_ns: int) -> None:
+    """Hand decoded frames to an accumulator, all stamped `now_ns`."""
+    for item in frames:
+        if item.kind == "frame" and item.frame is not None:
+            accumulator.on_frame(item.frame, now_ns)
+        elif item.kind == "done":
+            accumulator.on_done_marker(now_ns)
+        else:
+            accumulator.on_malformed(item.raw, now_ns)
+
+
+class StreamParser:
+    """Decoder plus accumulator for one response: what a transport drives.
+
+    >>> parser = backend_for("openai").parser()
+    >>> for chunk in response_body_chunks:
+    ...     parser.feed(chunk, time.perf_counter_ns())
+    >>> result = parser.finish(time.perf_counter_ns())
+    """
+
+    def __init__(self, decoder: FrameDecoder, accumulator: StreamAccumulator) -> None:
+        self.decoder = decoder
+        self.accumulator = accumulator
+
+    def feed(self, chunk: bytes, now_ns: int) -> None:
+        """Bytes just read; `now_ns` is perf_counter_ns() taken right after the read."""
+        dispatch(self.decoder.feed(chunk), self.accumulator, now_ns)
+
+    def finish(self, now_ns: int) -> StreamResult:
+        """The body ended (or the transport gave up): flush and close the accumulator."""
+        dispatch(self.decoder.close(), self.accumulator, now_ns)
+        return self.accumulator.result(now_ns)

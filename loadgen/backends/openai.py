@@ -1,0 +1,177 @@
+"""OpenAI-compatible chat completions (vLLM, SGLang, TGI, llama.cpp): request body and SSE parser.
+
+Quirks handled: vLLM's role-only first chunk (`content: ""` is not content), `reasoning_content`
+/ `reasoning` deltas, a usage-only last chunk with `choices: []` (or usage on every chunk with
+`continuous_usage_stats`: the last one wins), llama.cpp's final `timings`, and error frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadgen.backends.base import ChatRequest, StreamResult
+from loadgen.backends.framing import SseDecoder, StreamParser
+from loadgen.backends.stream_state import StreamState, TokenCounts, malformed_detail
+from loadgen.records import Api
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+def error_message(frame: dict[str, Any]) -> str | None:
+    """The error a frame carries (`{"error": ...}` or vLLM's `{"object": "error"}`), else None."""
+    error = frame.get("error")
+    if error:
+        if isinstance(error, dict):
+            return str(error.get("message") or error)
+        return str(error)
+    if frame.get("object") == "error":
+        return str(frame.get("message") or frame)
+    return None
+
+
+def _nonempty_str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _first_choice(frame: dict[str, Any]) -> dict[str, Any] | None:
+    choices = frame.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return None
+
+
+def _take_message(state: StreamState, message: Any, now_ns: int) -> None:
+    """One delta (streaming) or message (non-streaming) into the state."""
+    if not isinstance(message, dict):
+        return
+    content = _nonempty_str(message.get("content"))
+    reasoning = _nonempty_str(message.get("reasoning_content")) or _nonempty_str(
+        message.get("reasoning")
+    )
+    tool_calls = bool(message.get("tool_calls"))
+    if content or reasoning or tool_calls:
+        state.token_frame(now_ns, output=bool(content) or tool_calls, text=content)
+
+
+def server_counts(usage: dict[str, Any] | None, timings: dict[str, Any] | None) -> TokenCounts:
+    """Counts from `usage`, else llama.cpp's `timings` (prompt_n/predicted_n); both are server
+    counts, so both are recorded with source "usage"."""
+    n_in = n_out = None
+    if usage is not None:
+        n_in, n_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if timings is not None:
+        n_in = n_in if isinstance(n_in, int) else timings.get("prompt_n")
+        n_out = n_out if isinstance(n_out, int) else timings.get("predicted_n")
+    n_in = n_in if isinstance(n_in, int) else None
+    n_out = n_out if isinstance(n_out, int) else None
+    return TokenCounts(
+        n_in=n_in,
+        n_in_source="usage" if n_in is not None else "none",
+        n_out=n_out,
+        n_out_source="usage" if n_out is not None else "none",
+    )
+
+
+class OpenAIAccumulator:
+    """Turns `chat.completion.chunk` frames into a StreamResult."""
+
+    def __init__(self) -> None:
+        self._state = StreamState()
+        self._usage: dict[str, Any] | None = None
+        self._timings: dict[str, Any] | None = None
+
+    def on_frame(self, frame: dict[str, Any], now_ns: int) -> None:
+        if self._state.ended:
+            return
+        error = error_message(frame)
+        if error is not None:
+            self._state.fail("server_error", error)
+            return
+        if isinstance(frame.get("usage"), dict):
+            self._usage = frame["usage"]
+        if isinstance(frame.get("timings"), dict):
+            self._timings = frame["timings"]
+        choice = _first_choice(frame)
+        if choice is None:
+            return
+        _take_message(self._state, choice.get("delta"), now_ns)
+        if choice.get("finish_reason"):
+            self._state.finish_reason = str(choice["finish_reason"])
+
+    def on_done_marker(self, now_ns: int) -> None:
+        self._state.ended = True
+
+    def on_malformed(self, raw: bytes, now_ns: int) -> None:
+        self._state.fail("malformed", malformed_detail(raw))
+
+    def result(self, now_ns: int) -> StreamResult:
+        return self._state.result(server_counts(self._usage, self._timings))
+
+
+def parse_response(body: Any, t_send_ns: int, t_end_ns: int) -> StreamResult:
+    """A non-streaming (`stream: false`) response body. The whole reply arrives at `t_end_ns`,
+    so t_first = t_last = t_end and TTFT equals E2E; `t_send_ns` is kept for symmetry."""
+    state = StreamState()
+    if not isinstance(body, dict):
+        state.fail("malformed", "response body is not a JSON object")
+        state.ended = True
+        return state.result(TokenCounts())
+    error = error_message(body)
+    choice = _first_choice(body)
+    if error is not None:
+        state.fail("server_error", error)
+    elif choice is None:
+        state.fail("malformed", "response has no choices")
+    else:
+        _take_message(state, choice.get("message"), t_end_ns)
+        if choice.get("finish_reason"):
+            state.finish_reason = str(choice["finish_reason"])
+    state.ended = True
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+    timings = body.get("timings") if isinstance(body.get("timings"), dict) else None
+    return state.result(server_counts(usage, timings))
+
+
+class OpenAIBackend:
+    """POST /v1/chat/completions with SSE streaming.
+
+    `ignore_eos` and `min_tokens` are sent only when set: many servers reject unknown fields
+    (transformers serve answers 422). `extra_body` is merged last; a key set to None there
+    removes a default field (e.g. `{"stream_options": None}` for servers that reject it).
+    """
+
+    api: Api = "openai"
+
+    def path(self) -> str:
+        return CHAT_PATH
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [dict(m) for m in request.messages],
+            "stream": request.stream,
+        }
+        if request.stream:
+            body["stream_options"] = {"include_usage": True}
+        optional = {
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+            "min_tokens": request.min_tokens,
+            "ignore_eos": True if request.ignore_eos else None,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        body.update(request.extra_body)
+        return {k: v for k, v in body.items() if v is not None}
+
+    def accumulator(self) -> OpenAIAccumulator:
+        return OpenAIAccumulator()
+
+    def decoder(self) -> SseDecoder:
+        return SseDecoder()
+
+    def parser(self) -> StreamParser:
+        return StreamParser(SseDecoder(), OpenAIAccumulator())
+
+    def parse_response(self, body: Any, t_send_ns: int, t_end_ns: int) -> StreamResult:
+        return parse_response(body, t_send_ns, t_end_ns)

@@ -1,0 +1,52 @@
+"""`loadgen report` (one HTML page + PNGs from results dirs) and `loadgen compare` (side by side)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from loadgen.report.runs import load_runs
+from loadgen.report.tables import comparison_table, level_table, render_text
+from loadgen.report.writer import write_report
+
+_DIRS = click.argument("results_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+
+
+@click.command()
+@_DIRS
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path),
+    help="Directory for report.html and the PNGs [default: RESULTS_DIR/report].",
+)
+@click.option("--title", default=None, help="Page title [default: from the runs].")
+def report(results_dirs: tuple[Path, ...], out_dir: Path | None, title: str | None) -> None:
+    """Write one self-contained HTML report (tables + charts) and PNG charts for RESULTS_DIR..."""
+    runs = load_runs(results_dirs)
+    for run in runs:
+        click.echo(render_text(level_table(run)))
+        click.echo()
+    target = out_dir or results_dirs[0] / "report"
+    page_title = title or "loadgen report: " + ", ".join(r.label for r in runs)
+    files = write_report(runs, target, page_title)
+    click.echo(f"wrote {files.html} and {len(files.pngs)} PNG chart(s) in {target}")
+
+
+@click.command()
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.argument("more_runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path),
+    help="Directory for the charts [default: compare-<A>-vs-<B> beside RUN_A].",
+)
+def compare(run_a: Path, run_b: Path, more_runs: tuple[Path, ...], out_dir: Path | None) -> None:
+    """Print RUN_A, RUN_B, ... side by side per user level (tok/s, ratio, TTFT, VRAM) and write
+    the same charts as `report`, with one line per run."""
+    runs = load_runs([run_a, run_b, *more_runs])
+    click.echo(render_text(comparison_table(runs)))
+    click.echo()
+    target = out_dir or run_a.parent / ("compare-" + "-vs-".join(r.run_id for r in runs))
+    title = "loadgen comparison: " + " vs ".join(r.label for r in runs)
+    files = write_report(runs, target, title)
+    click.echo(f"wrote {files.html} and {len(files.pngs)} PNG chart(s) in {target}")

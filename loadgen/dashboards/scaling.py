@@ -1,0 +1,112 @@
+"""The "Scaling curves" and "Run comparison" dashboards, both fed by `llm_stage` (one point per level).
+
+Scaling: users against output tok/s, TTFT p50/p95 and peak VRAM, one line per run, plus a
+per-level table. Comparison: the reference table's layout, a baseline run against each other run
+(tok/s, ratio, TTFT, VRAM per level), and the same curves with one line per run.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.models import dashboard as dash_m
+
+from loadgen.dashboards import panels as p
+from loadgen.dashboards.influxql import RUN_VAR, field, select, tag_values
+from loadgen.schema import LLM_STAGE
+
+SCALING_UID = "loadgen-scaling"
+COMPARISON_UID = "loadgen-comparison"
+BASELINE_VAR = "baseline"
+_ST = LLM_STAGE
+TABLE_FIELDS = (
+    "req_s", "output_tok_s", "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "e2e_p95_ms",
+    "error_rate", "peak_vram_bytes",
+)
+CURVES = (
+    ("Users vs aggregate output tok/s", ("output_tok_s",), "none"),
+    ("Users vs TTFT p50 / p95", ("ttft_p50_ms", "ttft_p95_ms"), "ms"),
+    ("Users vs peak VRAM", ("peak_vram_bytes",), "decbytes"),
+)
+# Reference-table columns: (llm_stage field, column suffix).
+COMPARED = (
+    ("output_tok_s", "tok/s"),
+    ("ttft_p50_ms", "TTFT p50 ms"),
+    ("ttft_p95_ms", "TTFT p95 ms"),
+    ("peak_vram_bytes", "VRAM bytes"),
+)
+
+
+def stage_query(names: tuple[str, ...], run_var: str = RUN_VAR, narrow: bool = True) -> str:
+    """`users` and `names` of every level, one series per run (the XY charts' input)."""
+    columns = [field(_ST, "users"), *(field(_ST, n) for n in names)]
+    return select(_ST, columns, run_var=run_var, group_by=["run_id"], narrow=narrow)
+
+
+def _stage_variables(include_baseline: bool) -> list[dash_b.QueryVariable]:
+    out = []
+    if include_baseline:
+        base = tag_values(_ST, "run_id", filtered=False)
+        out.append(p.tag_variable(BASELINE_VAR, "baseline run", base, multi=False))
+    out.append(p.tag_variable(RUN_VAR, "runs", tag_values(_ST, "run_id", filtered=False)))
+    if not include_baseline:  # a comparison spans engines and models: no narrowing there
+        out += [
+            p.tag_variable("engine", "engine", tag_values(_ST, "engine", filtered=True)),
+            p.tag_variable("model", "model", tag_values(_ST, "model", filtered=True)),
+        ]
+    return out
+
+
+def _board(title: str, uid: str, include_baseline: bool) -> dash_b.Dashboard:
+    board = dash_b.Dashboard(title).uid(uid).tags(["loadgen"]).time("now-24h", "now")
+    for variable in _stage_variables(include_baseline):
+        board = board.with_variable(variable)
+    return board
+
+
+def build_scaling() -> dash_b.Dashboard:
+    board = _board("loadgen: scaling curves", SCALING_UID, include_baseline=False)
+    for title, names, unit in CURVES:
+        board = board.with_panel(p.xy_panel(title, stage_query(names), "users", unit))
+    per_level = p.table_panel("Per level", [stage_query(TABLE_FIELDS)])
+    return board.with_panel(per_level)
+
+
+def comparison_query(run_var: str, prefix: str) -> str:
+    columns = [field(_ST, "users")]
+    columns += [f'{field(_ST, name)} AS "{prefix} {suffix}"' for name, suffix in COMPARED]
+    return select(_ST, columns, run_var=run_var, narrow=False)
+
+
+def _comparison_transforms() -> list[dash_m.DataTransformerConfig]:
+    order = ["users", "baseline tok/s", "run tok/s", "ratio"]
+    order += [f"{who} {suffix}" for _, suffix in COMPARED[1:] for who in ("baseline", "run")]
+    binary = {"left": "run tok/s", "operator": "/", "right": "baseline tok/s"}
+    return [
+        dash_m.DataTransformerConfig(id_val="joinByField", options={"byField": "users", "mode": "outer"}),
+        dash_m.DataTransformerConfig(
+            id_val="calculateField",
+            options={"mode": "binary", "binary": binary, "alias": "ratio", "replaceFields": False},
+        ),
+        dash_m.DataTransformerConfig(
+            id_val="organize",
+            options={
+                "excludeByName": {"Time": True, "Time 1": True, "Time 2": True},
+                "indexByName": {name: i for i, name in enumerate(order)},
+            },
+        ),
+    ]
+
+
+def build_comparison() -> dash_b.Dashboard:
+    board = _board("loadgen: run comparison", COMPARISON_UID, include_baseline=True)
+    queries = [comparison_query(BASELINE_VAR, "baseline"), comparison_query(RUN_VAR, "run")]
+    side_by_side = (
+        p.table_panel(f"${BASELINE_VAR} vs ${RUN_VAR}: per level", queries)
+        .transformations(_comparison_transforms()).repeat(RUN_VAR).repeat_direction("v")
+    )
+    board = board.with_panel(side_by_side)
+    for title, names, unit in CURVES:
+        curve = p.xy_panel(title, stage_query(names, BASELINE_VAR, narrow=False), "users", unit)
+        extra = p.InfluxQuery("B", stage_query(names, RUN_VAR, narrow=False), alias="$tag_run_id")
+        board = board.with_panel(curve.with_target(extra))
+    return board

@@ -1,0 +1,142 @@
+"""The report's four charts as matplotlib figures (Agg, no pyplot state), one line per run.
+
+Throughput vs users, TTFT p50/p95 vs users, peak VRAM vs users, TTFT over time. Rendered to
+PNG bytes for files and to SVG text (glyphs as paths, no fonts) for the self-contained HTML.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from loadgen.report.runs import LevelRow, RunData  # noqa: E402
+
+FIG_SIZE_IN = (7.0, 4.2)
+PNG_DPI = 120
+_SVG_META = {"Date": None, "Creator": "loadgen"}
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """One rendered chart: a file-safe name, a title and its figure."""
+
+    name: str
+    title: str
+    figure: Figure
+
+
+def build_charts(runs: Sequence[RunData]) -> list[Chart]:
+    """The four charts, in the order the report shows them."""
+    specs: list[tuple[str, str, Callable[[Axes, Sequence[RunData]], None]]] = [
+        ("throughput_vs_users", "Aggregate output throughput vs users", _throughput),
+        ("ttft_vs_users", "TTFT p50 / p95 vs users", _ttft_levels),
+        ("vram_vs_users", "Peak VRAM vs users", _vram),
+        ("ttft_over_time", "TTFT over time", _ttft_time),
+    ]
+    charts = []
+    for name, title, draw in specs:
+        fig = Figure(figsize=FIG_SIZE_IN, layout="constrained")
+        ax = fig.add_subplot()
+        draw(ax, runs)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+        charts.append(Chart(name, title, fig))
+    return charts
+
+
+def png_bytes(chart: Chart) -> bytes:
+    buf = io.BytesIO()
+    chart.figure.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": "loadgen"})
+    return buf.getvalue()
+
+
+def svg_text(chart: Chart) -> str:
+    """SVG without the XML prolog, ready to inline in HTML."""
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": chart.name}):
+        chart.figure.savefig(buf, format="svg", metadata=_SVG_META)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _color(i: int) -> str:
+    return f"C{i % 10}"
+
+
+def _series(
+    levels: Sequence[LevelRow], value: Callable[[LevelRow], float | None]
+) -> tuple[list[int], list[float]]:
+    pairs = sorted((r.users, v) for r in levels if (v := value(r)) is not None)
+    return [u for u, _ in pairs], [v for _, v in pairs]
+
+
+def _user_axis(ax: Axes, runs: Sequence[RunData]) -> None:
+    ticks = sorted({r.users for run in runs for r in run.levels})
+    if ticks:
+        ax.set_xticks(ticks)
+    ax.set_xlabel("concurrent users")
+    ax.set_ylim(bottom=0)
+
+
+def _no_data(ax: Axes, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what} recorded", ha="center", va="center", transform=ax.transAxes)
+
+
+def _throughput(ax: Axes, runs: Sequence[RunData]) -> None:
+    for i, run in enumerate(runs):
+        x, y = _series(run.levels, lambda r: r.output_tok_s)
+        ax.plot(x, y, marker="o", color=_color(i), label=run.label)
+    ax.set_ylabel("output tokens/s")
+    _user_axis(ax, runs)
+
+
+def _ttft_levels(ax: Axes, runs: Sequence[RunData]) -> None:
+    for i, run in enumerate(runs):
+        x, y = _series(run.levels, lambda r: r.ttft_p50_ms)
+        ax.plot(x, y, marker="o", color=_color(i), label=f"{run.label} p50")
+        x, y = _series(run.levels, lambda r: r.ttft_p95_ms)
+        ax.plot(x, y, marker="s", ls="--", color=_color(i), label=f"{run.label} p95")
+    ax.set_ylabel("TTFT (ms)")
+    _user_axis(ax, runs)
+
+
+def _vram(ax: Axes, runs: Sequence[RunData]) -> None:
+    drawn = False
+    for i, run in enumerate(runs):
+        x, y = _series(run.levels, lambda r: _gb(r.vram_peak_bytes))
+        if not x:
+            continue
+        drawn = True
+        ax.plot(x, y, marker="o", color=_color(i), label=f"{run.label} peak")
+        if run.vram_idle_bytes:
+            ax.axhline(run.vram_idle_bytes / 1e9, ls=":", color=_color(i), label=f"{run.label} idle")
+    if not drawn:
+        _no_data(ax, "VRAM samples (run with --sidecar)")
+    ax.set_ylabel("VRAM (GB)")
+    _user_axis(ax, runs)
+
+
+def _gb(value_bytes: int | None) -> float | None:
+    return None if value_bytes is None else value_bytes / 1e9
+
+
+def _ttft_time(ax: Axes, runs: Sequence[RunData]) -> None:
+    for i, run in enumerate(runs):
+        if run.ttft_points:
+            xs = [p.t_s for p in run.ttft_points]
+            ys = [p.ttft_ms for p in run.ttft_points]
+            ax.scatter(xs, ys, s=6, alpha=0.5, color=_color(i), label=run.label)
+    if not any(run.ttft_points for run in runs):
+        _no_data(ax, "successful requests")
+    ax.set_xlabel("seconds since the run's first request")
+    ax.set_ylabel("TTFT (ms)")
+    ax.set_ylim(bottom=0)

@@ -1,0 +1,76 @@
+"""Write a report directory: report.html (self-contained) and one PNG per chart.
+
+The I/O edge of `loadgen report` and `loadgen compare`; the pieces it joins are pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadgen.errors import LoadgenError
+from loadgen.report.html import render_page
+from loadgen.report.plots import build_charts, png_bytes, svg_text
+from loadgen.report.runs import RunData
+from loadgen.report.tables import Table, comparison_table, level_table
+
+HTML_FILE = "report.html"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    """What was written: the HTML page and the PNG of every chart."""
+
+    html: Path
+    pngs: tuple[Path, ...]
+
+
+def report_tables(runs: Sequence[RunData]) -> list[Table]:
+    """One per-level table per run, preceded by the side-by-side table when there are several."""
+    tables = [level_table(run) for run in runs]
+    return [comparison_table(runs), *tables] if len(runs) > 1 else tables
+
+
+def write_report(runs: Sequence[RunData], out_dir: str | Path, title: str) -> ReportFiles:
+    """Render every chart once, then write the PNGs and the HTML page into `out_dir`."""
+    if not runs:
+        raise LoadgenError("no runs to report")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LoadgenError(f"{out}: cannot create the report directory ({exc})") from None
+    charts = build_charts(runs)
+    pngs = []
+    for chart in charts:
+        path = out / f"{chart.name}.png"
+        _write(path, png_bytes(chart))
+        pngs.append(path)
+    page = render_page(
+        title, report_tables(runs), [(c.title, svg_text(c)) for c in charts], _notes(runs)
+    )
+    html_path = out / HTML_FILE
+    _write(html_path, page.encode("utf-8"))
+    return ReportFiles(html_path, tuple(pngs))
+
+
+def _notes(runs: Sequence[RunData]) -> list[str]:
+    notes = []
+    for run in runs:
+        notes.append(
+            f"{run.label}: run {run.run_id} from {run.path}; {len(run.levels)} level(s), "
+            f"{run.n_failed} failed request(s)."
+        )
+    notes.append(
+        "Throughput counts output tokens of requests finished inside each level's steady "
+        "window (warmup excluded); percentiles come from the run's merged histograms."
+    )
+    return notes
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise LoadgenError(f"{path}: cannot write ({exc})") from None

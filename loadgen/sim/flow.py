@@ -1,0 +1,225 @@
+"""One generation request end to end: parse, draw a fault, queue, stream tokens, record truth.
+
+The scheduler loop produces tokens; this handler only writes what the engine has produced, so
+it never sleeps per token. Mid-stream faults strike once half of the tokens have been written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import time
+
+from aiohttp import web
+
+from loadgen.records import Api
+from loadgen.sim.bodies import BadRequest, Kind, SimRequest, output_plan, parse_ollama, parse_openai
+from loadgen.sim.engine import Sequence
+from loadgen.sim.faults import BEFORE_STREAM, Fault
+from loadgen.sim.ollama_wire import OllamaFormat, ollama_error
+from loadgen.sim.openai_wire import OpenAIFormat, openai_error
+from loadgen.sim.outcome import Outcome
+from loadgen.sim.state import SimState
+from loadgen.sim.truth import TruthRow
+from loadgen.tokens import words
+
+BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
+_ERR_TYPES = {400: "BadRequestError", 429: "RateLimitError", 500: "InternalServerError",
+              503: "ServiceUnavailableError"}
+_FAULT_STATUS = {"http500": (500, "internal server error (injected fault)"),
+                 "busy503": (503, BUSY_MESSAGE),
+                 "rate429": (429, "rate limit exceeded, retry later (injected fault)")}
+
+Format = OpenAIFormat | OllamaFormat
+
+
+class Job:
+    """A request admitted past validation: its format, sequence, text and truth row."""
+
+    def __init__(self, state: SimState, req: SimRequest, row: TruthRow, fault: Fault | None,
+                 n_out: int, finish: str, seed: int) -> None:
+        self.state, self.req, self.row, self.fault = state, req, row, fault
+        fmt_cls = OpenAIFormat if req.api == "openai" else OllamaFormat
+        self.fmt: Format = fmt_cls(req, row.request_id)
+        self.finish = finish
+        self.wake = asyncio.Event()
+        self.seq = Sequence(req.tokens_in, n_out, on_progress=self.wake.set)
+        self.texts = [w if i == 0 else " " + w for i, w in enumerate(words(n_out, seed))]
+        self.submit_ns = 0
+        self.sent = 0
+
+    def outcome(self) -> Outcome:
+        seq, arrival = self.seq, self.row.arrival_mono_ns
+        first = seq.first_token_ns or arrival
+        last = seq.last_token_ns or first
+        return Outcome(
+            tokens_in=self.req.tokens_in, tokens_out=seq.tokens_out, finish_reason=self.finish,
+            total_ns=last - arrival, load_ns=self.submit_ns - arrival,
+            prefill_ns=seq.prefill_ns, eval_ns=last - first,
+        )
+
+    def mark_written(self, n_tokens: int) -> None:
+        now = time.perf_counter_ns()
+        if self.sent == 0 and n_tokens > 0:
+            self.row.first_token_mono_ns = now
+            self.state.book.ttft.observe((now - self.row.arrival_mono_ns) / 1e9)
+        self.row.last_token_mono_ns = now
+        self.sent += n_tokens
+        self.row.tokens_out = self.sent
+
+
+async def handle(state: SimState, request: web.Request, api: Api, kind: Kind) -> web.StreamResponse:
+    """The route handler of every generation endpoint."""
+    n = state.next_id()
+    row = TruthRow(
+        request_id=request.headers.get("x-request-id") or f"sim-{n}", route=request.path,
+        api=api, arrival_mono_ns=time.perf_counter_ns(), wall_arrival_unix_ns=time.time_ns(),
+    )
+    try:
+        resp = await _handle(state, request, api, kind, row, n)
+        row.status = resp.status
+        return resp
+    finally:
+        row.end_mono_ns = time.perf_counter_ns()
+        ok = row.status < 400 and row.fault is None and row.error is None
+        state.book.requests_ok += ok
+        state.book.requests_failed += not ok
+        state.truth.write(row)
+
+
+async def _handle(state: SimState, request: web.Request, api: Api, kind: Kind, row: TruthRow,
+                  n: int) -> web.StreamResponse:
+    try:
+        body = json.loads(await request.read())
+        req = parse_openai(body, kind) if api == "openai" else parse_ollama(body, kind)
+        seed = req.seed if req.seed is not None else state.seed * 1_000_003 + n
+        n_out, finish = output_plan(req, state.profile, seed)
+    except (ValueError, BadRequest) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        row.error = f"bad request: {exc}"[:200]
+        return error_response(state, api, 400, str(exc) if isinstance(exc, BadRequest) else
+                              f"invalid JSON body: {exc}")
+    row.tokens_in = req.tokens_in
+    fault = state.faults.draw()
+    row.fault = fault.name if fault else None
+    if fault is not None and fault.name in BEFORE_STREAM:
+        return _fault_response(state, api, fault)
+    job = Job(state, req, row, fault, n_out, finish, seed)
+    await asyncio.sleep(state.profile.request_overhead_ms * state.time_scale / 1e3)
+    job.submit_ns = time.perf_counter_ns()
+    if not state.engine.submit(job.seq):
+        row.error = "queue full"
+        return error_response(state, api, 503, BUSY_MESSAGE)
+    state.scheduler.notify()
+    try:
+        if req.stream:
+            return await _stream(request, job)
+        return await _whole(request, job)
+    except ConnectionError:
+        row.error = "client disconnected"
+        return web.Response(status=200)  # never sent: the connection is gone
+    finally:
+        state.engine.cancel(job.seq)
+        if job.seq.admitted_ns is not None:
+            row.admitted_mono_ns = job.seq.admitted_ns
+            row.queue_wait_ns = job.seq.admitted_ns - job.submit_ns
+            state.book.queue.observe(row.queue_wait_ns / 1e9)
+
+
+def error_response(state: SimState, api: Api, status: int, message: str,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    """An error in the wire format of the route's API."""
+    if api == "ollama":
+        body = ollama_error(message)
+    else:
+        body = openai_error(state.profile.engine, status, message, _ERR_TYPES.get(status, "Error"))
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _fault_response(state: SimState, api: Api, fault: Fault) -> web.Response:
+    status, message = _FAULT_STATUS[fault.name]
+    headers = {"Retry-After": f"{max(1, round(fault.param_s))}"} if fault.name == "rate429" else None
+    return error_response(state, api, status, message, headers)
+
+
+async def _next_tokens(job: Job, limit: int) -> int:
+    """Wait until the engine has produced more than what was sent (up to `limit`)."""
+    while job.seq.tokens_out <= job.sent and job.seq.state != "finished":
+        await job.wake.wait()
+        job.wake.clear()
+    return min(job.seq.tokens_out, limit)
+
+
+async def _stream(request: web.Request, job: Job) -> web.StreamResponse:
+    ctype = "text/event-stream" if job.req.api == "openai" else "application/x-ndjson"
+    resp = web.StreamResponse(status=200, headers={"Content-Type": ctype})
+    await resp.prepare(request)
+    head = job.fmt.head()
+    if head:
+        await resp.write(head)
+    target = job.seq.tokens_target
+    fault_at = max(1, target // 2) if job.fault is not None else target + 1
+    while job.sent < target:
+        upto = await _next_tokens(job, fault_at if job.sent < fault_at else target)
+        last = upto == target
+        await resp.write(job.fmt.tokens(job.texts[job.sent:upto], job.sent,
+                                        job.finish if last else None))
+        job.mark_written(upto - job.sent)
+        if job.sent == fault_at and job.fault is not None:
+            stop = await _mid_stream_fault(request, resp, job, job.fault)
+            if stop:
+                return resp
+    await resp.write(job.fmt.tail(job.outcome()))
+    await resp.write_eof()
+    return resp
+
+
+async def _mid_stream_fault(request: web.Request, resp: web.StreamResponse, job: Job,
+                            fault: Fault) -> bool:
+    """Apply a mid-stream fault; True when the stream must end here."""
+    if fault.name == "stall":
+        await asyncio.sleep(fault.param_s)
+    elif fault.name == "malformed":
+        await resp.write(job.fmt.malformed())
+    elif fault.name == "cut":
+        await resp.write_eof()  # a clean end of the body, but no [DONE] / done:true
+        return True
+    elif fault.name == "reset":
+        reset_connection(request)
+        return True
+    return False
+
+
+def reset_connection(request: web.Request) -> None:
+    """Close the socket with SO_LINGER 0, so the peer sees a TCP RST (connection reset)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _whole(request: web.Request, job: Job) -> web.StreamResponse:
+    target = job.seq.tokens_target
+    while job.seq.state != "finished":
+        await _next_tokens(job, target)
+    fault = job.fault
+    if fault is not None and fault.name == "reset":
+        reset_connection(request)
+        return web.Response(status=200)
+    if fault is not None and fault.name == "stall":
+        await asyncio.sleep(fault.param_s)
+    text = "".join(job.texts)
+    payload = json.dumps(job.fmt.body(text, job.outcome())).encode()
+    if fault is not None and fault.name == "malformed":
+        payload = payload[: len(payload) // 2] + b"\x00{"
+    elif fault is not None and fault.name == "cut":
+        payload = payload[: len(payload) // 2]
+    resp = web.Response(body=payload, content_type="application/json")
+    await resp.prepare(request)
+    await resp.write_eof()
+    job.mark_written(target)
+    return resp

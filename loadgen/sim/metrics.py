@@ -1,0 +1,86 @@
+"""GET /metrics: Prometheus text with vLLM's metric names, rendered from the engine state."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from loadgen.sim.engine import Engine
+
+# vLLM's own bucket edges (seconds) for these two histograms.
+TTFT_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+                  5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+QUEUE_BUCKETS_S = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0,
+                   60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+
+
+@dataclass
+class Histogram:
+    """A cumulative Prometheus histogram over fixed bucket edges (seconds)."""
+
+    edges_s: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    sum_s: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.edges_s)
+
+    def observe(self, value_s: float) -> None:
+        i = bisect.bisect_left(self.edges_s, value_s)
+        if i < len(self.counts):
+            self.counts[i] += 1
+        self.sum_s += value_s
+        self.count += 1
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        out, running = [], 0
+        for edge, n in zip(self.edges_s, self.counts, strict=True):
+            running += n
+            out.append(f'{name}_bucket{{{labels},le="{edge}"}} {float(running)}')
+        out.append(f'{name}_bucket{{{labels},le="+Inf"}} {float(self.count)}')
+        out.append(f"{name}_count{{{labels}}} {float(self.count)}")
+        out.append(f"{name}_sum{{{labels}}} {self.sum_s}")
+        return out
+
+
+@dataclass
+class MetricsBook:
+    """Histograms and counters the handlers feed; gauges are read from the engine."""
+
+    ttft: Histogram = field(default_factory=lambda: Histogram(TTFT_BUCKETS_S))
+    queue: Histogram = field(default_factory=lambda: Histogram(QUEUE_BUCKETS_S))
+    requests_ok: int = 0
+    requests_failed: int = 0
+
+
+def _metric(kind: str, name: str, doc: str, value: float, labels: str) -> list[str]:
+    return [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
+
+
+def render(engine: Engine, book: MetricsBook, model: str) -> str:
+    """The whole /metrics document."""
+    labels = f'model_name="{model}"'
+    lines = [
+        *_metric("gauge", "vllm:num_requests_running", "Requests in model execution batches.",
+                 float(len(engine.running)), labels),
+        *_metric("gauge", "vllm:num_requests_waiting", "Requests waiting to be processed.",
+                 float(len(engine.waiting)), labels),
+        *_metric("gauge", "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent.",
+                 engine.kv_usage_ratio(), labels),
+        *_metric("gauge", "vllm:gpu_cache_usage_perc", "KV-cache usage (pre-v1 name).",
+                 engine.kv_usage_ratio(), labels),
+        *_metric("counter", "vllm:num_preemptions_total", "Cumulative preemptions.",
+                 float(engine.preemptions_total), labels),
+        *_metric("counter", "vllm:prompt_tokens_total", "Prefill tokens processed.",
+                 float(engine.tokens_in_total), labels),
+        *_metric("counter", "vllm:generation_tokens_total", "Generation tokens processed.",
+                 float(engine.tokens_out_total), labels),
+        "# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.",
+        "# TYPE vllm:time_to_first_token_seconds histogram",
+        *book.ttft.lines("vllm:time_to_first_token_seconds", labels),
+        "# HELP vllm:request_queue_time_seconds Histogram of time spent in WAITING phase.",
+        "# TYPE vllm:request_queue_time_seconds histogram",
+        *book.queue.lines("vllm:request_queue_time_seconds", labels),
+    ]
+    return "\n".join(lines) + "\n"

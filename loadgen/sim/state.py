@@ -1,0 +1,57 @@
+"""Everything one running simulator shares between its routes: profile, engine, loop, books."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from loadgen.sim.engine import Engine, make_engine
+from loadgen.sim.faults import FaultPlan, FaultSpec
+from loadgen.sim.gpu import GpuMeter
+from loadgen.sim.metrics import MetricsBook
+from loadgen.sim.profiles import Profile
+from loadgen.sim.scheduler import Scheduler
+from loadgen.sim.truth import TruthWriter
+
+
+@dataclass
+class SimState:
+    """One server's shared state (created inside the running event loop)."""
+
+    profile: Profile
+    engine: Engine
+    scheduler: Scheduler
+    faults: FaultPlan
+    truth: TruthWriter
+    meter: GpuMeter
+    time_scale: float = 1.0
+    seed: int = 0
+    book: MetricsBook = field(default_factory=MetricsBook)
+    started_unix_s: int = field(default_factory=lambda: int(time.time()))
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def next_id(self) -> int:
+        """A per-server request number (ids, default text seeds)."""
+        return next(self._ids)
+
+
+def new_state(
+    profile: Profile,
+    truth: TruthWriter,
+    faults: FaultSpec,
+    seed: int = 0,
+    time_scale: float = 1.0,
+) -> SimState:
+    """Build the state; call from inside the event loop (the scheduler owns an asyncio.Event)."""
+    engine = make_engine(profile)
+    return SimState(
+        profile=profile,
+        engine=engine,
+        scheduler=Scheduler(engine, time_scale),
+        faults=FaultPlan(faults, seed),
+        truth=truth,
+        meter=GpuMeter(profile),
+        time_scale=time_scale,
+        seed=seed,
+    )

@@ -1,0 +1,283 @@
+"""InfluxSink: `write()` only enqueues; one flusher sends batches, retries, and spills to disk.
+
+The flusher is a `threading.Thread`: a real thread in the sidecar, a greenlet once gevent has
+monkey-patched the process (the swarm). Nothing is dropped unless the spool file fails too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from loadgen.sinks.influx_http import InfluxHttp, WriteOutcome
+from loadgen.sinks.influx_settings import InfluxSettings
+from loadgen.sinks.line_protocol import LinePoint, encode
+from loadgen.sinks.spool import REJECTED_NAME, Spool
+
+log = logging.getLogger("loadgen.influx")
+ENCODE_CHUNK_POINTS = 200  # yield to other greenlets between chunks while encoding a batch
+BACKOFF_BASE_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class SinkReport:
+    """What became of every point handed to a sink; written + spilled + rejected + dropped
+    equals the points written to it once the sink is closed."""
+
+    written: int = 0
+    spilled: int = 0  # in the spool file, for `loadgen replay`
+    rejected: int = 0  # refused by the server as malformed (HTTP 400), kept in influx-rejected.lp
+    dropped: int = 0  # lost: only if the spool file itself could not be written
+    failed_batches: int = 0
+    retries: int = 0
+    spool_path: str = ""
+    last_error: str = ""
+
+    def to_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+    def __add__(self, other: SinkReport) -> SinkReport:
+        counts = ("written", "spilled", "rejected", "dropped", "failed_batches", "retries")
+        summed = {n: getattr(self, n) + getattr(other, n) for n in counts}
+        return SinkReport(
+            **summed,
+            spool_path=self.spool_path or other.spool_path,
+            last_error=other.last_error or self.last_error,
+        )
+
+
+class _Batch:
+    """Points taken from the buffer; resolved exactly once (delivered, spilled or rejected)."""
+
+    def __init__(self, points: list[LinePoint]) -> None:
+        self.points = points
+        self.body = b""
+        self.done = False
+
+
+class InfluxSink:
+    """A non-blocking writer to one InfluxDB destination.
+
+    >>> sink = InfluxSink(settings, Path("results/r1/influx-spool.lp")).start()
+    >>> sink.write([schema.request_point(record, tags)])  # enqueue only
+    >>> report = sink.close(timeout_s=10)  # flush at most 10 s, then spill
+    """
+
+    def __init__(
+        self,
+        settings: InfluxSettings,
+        spool_path: Path,
+        report_path: Path | None = None,
+        client: InfluxHttp | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._client = client or InfluxHttp(settings)
+        self._spool = Spool(spool_path)
+        self._rejected = Spool(spool_path.with_name(REJECTED_NAME))
+        self._report_path = report_path
+        self._clock = clock
+        self._buf: deque[LinePoint] = deque()
+        self._oldest_s = 0.0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._deadline_s = float("inf")
+        self._down_since_s: float | None = None
+        self._inflight: _Batch | None = None
+        self._thread: threading.Thread | None = None
+        self._counts = dict.fromkeys(
+            ("written", "spilled", "rejected", "dropped", "failed_batches", "retries"), 0
+        )
+        self._last_error = ""
+
+    def start(self) -> InfluxSink:
+        """Start the flusher (a thread, or a greenlet under gevent); returns self."""
+        self._thread = threading.Thread(target=self._run, name="influx-flusher", daemon=True)
+        self._thread.start()
+        return self
+
+    def write(self, points: Iterable[LinePoint]) -> None:
+        """Enqueue points; never does network I/O. Beyond `buffer_points`, or after close,
+        points go straight to the spool file."""
+        pts = points if isinstance(points, list) else list(points)
+        overflow: list[LinePoint] = []
+        with self._lock:
+            if self._closing.is_set() and self._thread is None:
+                overflow = pts
+            else:
+                room = self.settings.buffer_points - len(self._buf)
+                if not self._buf:
+                    self._oldest_s = self._clock()
+                self._buf.extend(pts[:room] if room < len(pts) else pts)
+                overflow = pts[room:] if room < len(pts) else []
+            wake = len(self._buf) >= self.settings.batch_points
+        if overflow:
+            self._spill(_Batch(overflow), "buffer full")
+        if wake:
+            self._wake.set()
+
+    def pending(self) -> int:
+        """Points waiting in the buffer (not counting a batch being sent)."""
+        return len(self._buf)
+
+    def report(self) -> SinkReport:
+        """Counts so far; final once `close()` has returned."""
+        return SinkReport(
+            **self._counts, spool_path=str(self._spool.path), last_error=self._last_error
+        )
+
+    def close(self, timeout_s: float = 10.0) -> SinkReport:
+        """Flush for at most `timeout_s`, spill whatever is left, write the report file."""
+        self._deadline_s = self._clock() + timeout_s
+        self._closing.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        with self._lock:
+            leftover = list(self._buf)
+            self._buf.clear()
+            self._thread = None
+            inflight = self._inflight
+        if inflight is not None:  # the flusher is stuck in a request: keep its batch too
+            self._spill(inflight, "close timed out")
+        if leftover:
+            self._spill(_Batch(leftover), "close timed out")
+        self._client.close()
+        self._spool.close()
+        self._rejected.close()
+        report = self.report()
+        if self._report_path is not None:
+            self._report_path.parent.mkdir(parents=True, exist_ok=True)
+            self._report_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        return report
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._deliver(batch)
+
+    def _next_batch(self) -> _Batch | None:
+        """Wait for a full batch, an old enough point, or close; None when closed and empty."""
+        while True:
+            with self._lock:
+                n = len(self._buf)
+                age_s = self._clock() - self._oldest_s if n else 0.0
+                closing = self._closing.is_set()
+                if closing and self._clock() >= self._deadline_s:
+                    return None  # close() spills what is left in one append
+                if n and (
+                    closing or n >= self.settings.batch_points or age_s >= self._interval_s()
+                ):
+                    take = min(n, self.settings.batch_points)
+                    batch = _Batch([self._buf.popleft() for _ in range(take)])
+                    self._oldest_s = self._clock()
+                    self._inflight = batch
+                    return batch
+                if closing:
+                    return None
+            self._wake.wait(max(0.01, self._interval_s() - age_s))
+            self._wake.clear()
+
+    def _interval_s(self) -> float:
+        return self.settings.flush_interval_s
+
+    def _deliver(self, batch: _Batch) -> None:
+        batch.body = self._encode(batch.points)
+        attempt = 0
+        while not batch.done:
+            outcome = self._client.write(batch.body)
+            if outcome.kind == "ok":
+                self._resolve(batch, "written")
+                self._recovered()
+            elif outcome.kind == "retry":
+                attempt += 1
+                self._retry_or_spill(batch, outcome, attempt)
+            else:
+                self._note_error(outcome.reason)
+                self._counts["failed_batches"] += 1
+                if outcome.kind == "reject":
+                    self._spill(batch, outcome.reason, self._rejected, "rejected")
+                else:
+                    self._spill(batch, outcome.reason)
+
+    def _retry_or_spill(self, batch: _Batch, outcome: WriteOutcome, attempt: int) -> None:
+        now = self._clock()
+        if self._down_since_s is None:
+            self._down_since_s = now
+            self._note_error(outcome.reason)
+        down_too_long = now - self._down_since_s >= self.settings.retry_window_s
+        if down_too_long or now >= self._deadline_s:
+            self._counts["failed_batches"] += 1
+            self._spill(batch, outcome.reason)
+            return
+        self._counts["retries"] += 1
+        delay_s = min(self.settings.backoff_max_s, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        delay_s *= random.uniform(0.5, 1.0)  # jitter: workers do not retry in lockstep
+        if outcome.retry_after_s is not None:
+            delay_s = min(max(delay_s, outcome.retry_after_s), 2 * self.settings.backoff_max_s)
+        self._closing.wait(min(delay_s, max(0.0, self._deadline_s - now)))
+
+    def _recovered(self) -> None:
+        if self._down_since_s is not None:
+            log.warning("InfluxDB %s accepts writes again", self.settings.display_url)
+            self._down_since_s = None
+
+    def _note_error(self, reason: str) -> None:
+        if reason != self._last_error:
+            log.warning("InfluxDB %s: %s", self.settings.display_url, reason)
+        self._last_error = reason
+
+    def _encode(self, points: list[LinePoint]) -> bytes:
+        chunks = []
+        for start in range(0, len(points), ENCODE_CHUNK_POINTS):
+            chunks.append(encode(points[start : start + ENCODE_CHUNK_POINTS]))
+            time.sleep(0)  # a cooperative yield under gevent, a GIL hand-off in a thread
+        return b"".join(chunks)
+
+    def _resolve(self, batch: _Batch, outcome: str) -> bool:
+        """Count a batch once; False if it was already resolved elsewhere (close)."""
+        with self._lock:
+            if batch.done:
+                return False
+            batch.done = True
+            if self._inflight is batch:
+                self._inflight = None
+            self._counts[outcome] += len(batch.points)
+            return True
+
+    def _spill(
+        self, batch: _Batch, why: str, spool: Spool | None = None, outcome: str = "spilled"
+    ) -> None:
+        spool = spool or self._spool
+        try:
+            spool.append(batch.body or encode(batch.points))
+        except OSError as exc:
+            self._note_error(f"cannot write {spool.path}: {exc.strerror}")
+            self._resolve(batch, "dropped")
+            return
+        if self._resolve(batch, outcome):
+            log.debug("spilled %d points to %s (%s)", len(batch.points), spool.path, why)
+
+
+def read_reports(results_dir: Path) -> SinkReport | None:
+    """The sum of every sink report a run left (influx.json, one per worker, the sidecar's);
+    None if InfluxDB was not used."""
+    total: SinkReport | None = None
+    for path in sorted(results_dir.glob("*influx*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            report = SinkReport(**{k: data[k] for k in SinkReport.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a sink report
+        total = report if total is None else total + report
+    return total

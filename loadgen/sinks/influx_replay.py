@@ -1,0 +1,143 @@
+"""Load a finished run into InfluxDB: its spool, and its requests.jsonl / sidecar.jsonl.
+
+Idempotent: a point has the same measurement, tags and timestamp every time it is built, so
+sending it again overwrites it instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadgen import schema
+from loadgen.errors import LoadgenError
+from loadgen.records import EngineSample, GpuSample, HostSample, ProcessSample, RequestRecord
+from loadgen.sinks.influx_http import InfluxHttp
+from loadgen.sinks.line_protocol import LinePoint, encode
+from loadgen.sinks.spool import REJECTED_NAME, SPOOL_NAME, read_batches
+
+log = logging.getLogger("loadgen.influx")
+REQUESTS_NAME = "requests.jsonl"
+SIDECAR_NAME = "sidecar.jsonl"
+RUN_META_NAMES = ("run.json", "meta.json", "metadata.json")
+SIDECAR_KINDS: dict[str, type[Any]] = {
+    "gpu": GpuSample,
+    "process": ProcessSample,
+    "host": HostSample,
+    "engine": EngineSample,
+}
+RETRY_BUDGET_S = 30.0
+
+
+@dataclass
+class ReplayCounts:
+    """Points sent per source file."""
+
+    by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_source.values())
+
+
+def sources(path: Path, spool: bool = True, jsonl: bool = True) -> list[Path]:
+    """The files to load: a given .lp/.jsonl file, or those found in a results directory."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise LoadgenError(f"{path} is neither a results directory nor a file")
+    found = sorted(path.glob("*influx-spool*.lp")) if spool else []
+    if jsonl:
+        found += [path / n for n in (REQUESTS_NAME, SIDECAR_NAME) if (path / n).is_file()]
+    if not found:
+        what = " or ".join(
+            ([SPOOL_NAME] if spool else []) + ([REQUESTS_NAME, SIDECAR_NAME] if jsonl else [])
+        )
+        raise LoadgenError(f"nothing to load in {path}: no {what}")
+    return found
+
+
+def replay(client: InfluxHttp, files: Iterable[Path], batch_points: int = 5000) -> ReplayCounts:
+    """Send every file; raises LoadgenError (one line) if the server refuses a batch."""
+    counts = ReplayCounts()
+    for path in files:
+        sent = 0
+        for body, n in _batches(path, batch_points):
+            _send(client, body, f"{path.name} (points {sent + 1}-{sent + n})")
+            sent += n
+        counts.by_source[str(path)] = sent
+    return counts
+
+
+def _batches(path: Path, batch_points: int) -> Iterator[tuple[bytes, int]]:
+    if path.suffix == ".lp":
+        if path.name == REJECTED_NAME:
+            raise LoadgenError(f"{path} holds points the server rejected as malformed")
+        yield from read_batches(path, batch_points)
+        return
+    points = _jsonl_points(path)
+    while batch := [p for _, p in zip(range(batch_points), points, strict=False)]:
+        yield encode(batch), len(batch)
+
+
+def _send(client: InfluxHttp, body: bytes, what: str) -> None:
+    deadline = time.monotonic() + RETRY_BUDGET_S
+    attempt = 0
+    while True:
+        outcome = client.write(body)
+        if outcome.kind == "ok":
+            return
+        if outcome.kind != "retry" or time.monotonic() >= deadline:
+            raise LoadgenError(f"InfluxDB did not take {what}: {outcome.reason}")
+        attempt += 1
+        delay_s = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
+        time.sleep(max(delay_s, outcome.retry_after_s or 0.0))
+
+
+def _jsonl_points(path: Path) -> Iterator[LinePoint]:
+    tags = _run_tags(path.parent)
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield from _line_points(json.loads(line), path.name, tags)
+            except (ValueError, TypeError, KeyError) as exc:
+                reason = " ".join(str(exc).split())[:120]
+                raise LoadgenError(f"{path}:{line_no}: not a valid record ({reason})") from None
+
+
+def _line_points(data: dict[str, Any], name: str, tags: dict[str, str]) -> list[LinePoint]:
+    if name == REQUESTS_NAME:
+        record = RequestRecord.from_dict(data)
+        return [schema.request_point(record, {**tags, "run_id": record.run_id})]
+    kind = data.pop("kind", None)
+    run_id = data.pop("run_id", tags.get("run_id", ""))
+    cls = SIDECAR_KINDS.get(str(kind))
+    if cls is None:  # notices and kinds this version does not know are not metrics
+        return []
+    names = set(cls.__dataclass_fields__)
+    sample = cls(**{k: v for k, v in data.items() if k in names})
+    return schema.sample_points(sample, {**tags, "run_id": run_id})
+
+
+def _run_tags(results_dir: Path) -> dict[str, str]:
+    """Run tags (engine, user_class, ...) from the run's metadata, so that imported points
+    land in the same series as the live ones."""
+    for name in RUN_META_NAMES:
+        meta_path = results_dir / name
+        if meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except ValueError:
+                raise LoadgenError(f"{meta_path} is not valid JSON") from None
+            meta = meta.get("run", meta) if isinstance(meta, dict) else {}
+            return {k: str(meta[k]) for k in schema.RUN_TAGS if meta.get(k)}
+    log.warning("no run metadata in %s: points carry no engine tag", results_dir)
+    return {}

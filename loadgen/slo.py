@@ -1,0 +1,88 @@
+"""SLO gates: parse `--slo ttft_p95_ms<=500` expressions and check them against every level.
+
+A metric is any numeric LevelSummary field. A breach at any level is a breach; a metric that a
+level could not measure (None, e.g. no successful request) is reported as a breach too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from loadgen.errors import LoadgenError
+from loadgen.summary import LevelSummary
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_EXPR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([^\s]+)\s*$")
+# LevelSummary fields that describe the level rather than measure it, or are not numbers.
+_NOT_METRICS = {"stage_index", "users", "window_s", "errors_by_type", "n_out_sources"}
+
+METRICS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(LevelSummary) if f.name not in _NOT_METRICS
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Slo:
+    """One objective, e.g. Slo("ttft_p95_ms", "<=", 500.0)."""
+
+    metric: str
+    op: str
+    threshold: float
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.threshold:g}"
+
+
+def parse_slo(expression: str) -> Slo:
+    """`metric<op>number` with op in <=, <, >=, >, ==; bad input raises a one-line LoadgenError."""
+    match = _EXPR.match(expression)
+    if match is None:
+        raise LoadgenError(
+            f"bad --slo {expression!r}: expected METRIC<=NUMBER (operators <=, <, >=, >, ==)"
+        )
+    metric, op, raw = match.groups()
+    if metric not in METRICS:
+        raise LoadgenError(f"unknown --slo metric {metric!r}; valid: {', '.join(METRICS)}")
+    try:
+        threshold = float(raw)
+    except ValueError:
+        raise LoadgenError(f"bad --slo {expression!r}: {raw!r} is not a number") from None
+    return Slo(metric, op, threshold)
+
+
+def parse_slos(expressions: Iterable[str]) -> list[Slo]:
+    """Every expression, parsed (a comma also separates expressions: 'a<=1,b>=2')."""
+    return [parse_slo(part) for expr in expressions for part in expr.split(",") if part.strip()]
+
+
+def check_level(slo: Slo, level: LevelSummary) -> str | None:
+    """A human-readable breach line, or None if the level meets the objective."""
+    where = f"level {level.stage_index} ({level.users} users)"
+    value = getattr(level, slo.metric)
+    if value is None:
+        return f"SLO {slo} breached at {where}: {slo.metric} was not measured"
+    if _OPERATORS[slo.op](float(value), slo.threshold):
+        return None
+    return f"SLO {slo} breached at {where}: {slo.metric} = {float(value):g}"
+
+
+def evaluate(slos: Iterable[Slo], levels: Iterable[LevelSummary]) -> list[str]:
+    """Every breach of every objective at every level, in level order; [] means all met."""
+    slo_list = list(slos)
+    breaches: list[str] = []
+    for level in levels:
+        for slo in slo_list:
+            line = check_level(slo, level)
+            if line is not None:
+                breaches.append(line)
+    return breaches

@@ -1,0 +1,153 @@
+"""Exact percentiles from raw values, and one level's samples, mergeable across workers.
+
+Raw values are kept (float64 arrays, 8 bytes per value); merging concatenates them, so a merged
+percentile is exact, never an average of percentiles.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from loadgen import timing
+from loadgen.records import RequestRecord
+
+# Per-request latencies kept as raw values (ms); ITL holds one value per gap, not per request.
+SAMPLE_METRICS: tuple[str, ...] = (
+    "ttft_ms",
+    "ttft_sched_ms",
+    "ttfo_ms",
+    "itl_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "queue_ms",
+    "prefill_ms",
+    "decode_ms",
+    "network_client_ms",
+)
+
+
+def percentile(values: Sequence[float] | array[float], pct: float) -> float | None:
+    """The exact `pct` percentile (0..100, linear interpolation between ranks); None if empty."""
+    if len(values) == 0:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=np.float64), pct))
+
+
+def finished_in_window(record: RequestRecord, window_start_ns: int, window_end_ns: int) -> bool:
+    """Whether the request ended in [start, end): same perf_counter clock as t_end_ns."""
+    return window_start_ns <= record.t_end_ns < window_end_ns
+
+
+def _empty_values() -> dict[str, array[float]]:
+    return {name: array("d") for name in SAMPLE_METRICS}
+
+
+@dataclass
+class LevelSamples:
+    """Counts and raw latencies of the requests that finished in one level's window.
+
+    Latencies come from successful requests only; failures are counted by error type.
+    Output/input tokens are summed over successful requests.
+    """
+
+    requests: int = 0
+    errors_by_type: dict[str, int] = field(default_factory=dict)
+    output_tokens: int = 0
+    input_tokens: int = 0
+    n_out_sources: dict[str, int] = field(default_factory=dict)
+    values: dict[str, array[float]] = field(default_factory=_empty_values)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.errors_by_type.values())
+
+    def add(self, record: RequestRecord) -> None:
+        """Count one finished request and keep its latencies if it succeeded."""
+        self.requests += 1
+        if not record.ok:
+            key = record.error_type or "unknown"
+            self.errors_by_type[key] = self.errors_by_type.get(key, 0) + 1
+            return
+        self.output_tokens += record.n_out
+        self.input_tokens += record.n_in or 0
+        self.n_out_sources[record.n_out_source] = self.n_out_sources.get(record.n_out_source, 0) + 1
+        self.values["itl_ms"].extend(timing.itl_ms(record))
+        self.values["e2e_ms"].append(timing.e2e_ms(record))
+        single = {
+            "ttft_ms": timing.ttft_ms(record),
+            "ttft_sched_ms": timing.ttft_sched_ms(record),
+            "ttfo_ms": timing.ttfo_ms(record),
+            "tpot_ms": timing.tpot_ms(record),
+        }
+        breakdown = timing.ollama_breakdown_ms(record)
+        if breakdown is not None:
+            single.update(
+                queue_ms=breakdown.queue_ms,
+                prefill_ms=breakdown.prefill_ms,
+                decode_ms=breakdown.decode_ms,
+                network_client_ms=breakdown.network_client_ms,
+            )
+        for name, value in single.items():
+            if value is not None:
+                self.values[name].append(value)
+
+    def merge(self, other: LevelSamples) -> None:
+        """Add another worker's samples of the same level (exact: raw values concatenate)."""
+        self.requests += other.requests
+        self.output_tokens += other.output_tokens
+        self.input_tokens += other.input_tokens
+        for mine, theirs in (
+            (self.errors_by_type, other.errors_by_type),
+            (self.n_out_sources, other.n_out_sources),
+        ):
+            for key, count in theirs.items():
+                mine[key] = mine.get(key, 0) + count
+        for name in SAMPLE_METRICS:
+            self.values[name].extend(other.values.get(name, array("d")))
+
+    def percentile(self, metric: str, pct: float) -> float | None:
+        """Exact percentile of one SAMPLE_METRICS name."""
+        return percentile(self.values[metric], pct)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (e.g. to ship from a worker to the master)."""
+        return {
+            "requests": self.requests,
+            "errors_by_type": dict(self.errors_by_type),
+            "output_tokens": self.output_tokens,
+            "input_tokens": self.input_tokens,
+            "n_out_sources": dict(self.n_out_sources),
+            "values": {name: list(vals) for name, vals in self.values.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LevelSamples:
+        """Inverse of `to_dict`."""
+        values = _empty_values()
+        for name, vals in data.get("values", {}).items():
+            if name in values:
+                values[name].extend(float(v) for v in vals)
+        return cls(
+            requests=int(data.get("requests", 0)),
+            errors_by_type=dict(data.get("errors_by_type", {})),
+            output_tokens=int(data.get("output_tokens", 0)),
+            input_tokens=int(data.get("input_tokens", 0)),
+            n_out_sources=dict(data.get("n_out_sources", {})),
+            values=values,
+        )
+
+
+def samples_in_window(
+    records: Iterable[RequestRecord], window_start_ns: int, window_end_ns: int
+) -> LevelSamples:
+    """The samples of every record that finished inside [start, end)."""
+    samples = LevelSamples()
+    for record in records:
+        if finished_in_window(record, window_start_ns, window_end_ns):
+            samples.add(record)
+    return samples

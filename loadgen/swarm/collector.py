@@ -1,0 +1,66 @@
+"""The master/local side of a run: every record lands here once, from this process or a worker.
+
+It appends to requests.jsonl, feeds the live window, and keeps the records by level for the
+exact end-of-run summary. Workers ship their records in batches (`Shipper`) with Locust's
+custom messages, so the master writes the single requests.jsonl of a distributed run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from loadgen.records import RequestRecord
+from loadgen.swarm.progress import LiveWindow
+from loadgen.swarm.results import RequestLog
+from loadgen.swarm.stages import StageTracker
+
+RECORDS_MESSAGE = "loadgen_records"
+STAGE_MESSAGE = "loadgen_stage"
+
+
+class Collector:
+    """Every record of the run, in arrival order, plus the level windows."""
+
+    def __init__(self, run_id: str, results_dir: Path, warmup_s: float) -> None:
+        self.run_id = run_id
+        self.results_dir = results_dir
+        self.log = RequestLog(results_dir)
+        self.live = LiveWindow()
+        self.tracker = StageTracker(warmup_s)
+        self.records: list[RequestRecord] = []
+
+    def add(self, record: RequestRecord) -> None:
+        if record.run_id != self.run_id:  # a worker started without --run-id
+            record = dataclasses.replace(record, run_id=self.run_id)
+        self.records.append(record)
+        self.log.write(record)
+        self.live.add(record)
+
+    def add_shipped(self, batch: list[dict[str, Any]]) -> None:
+        """A worker's batch of RequestRecord dicts."""
+        for data in batch:
+            self.add(RequestRecord.from_dict(data))
+
+    def records_of(self, stage_index: int) -> list[RequestRecord]:
+        return [r for r in self.records if r.stage_index == stage_index]
+
+    def close(self) -> None:
+        self.log.close()
+
+
+class Shipper:
+    """Worker side: batches this process's records and sends them to the master."""
+
+    def __init__(self, runner: Any) -> None:
+        self._runner = runner
+        self._batch: list[dict[str, Any]] = []
+
+    def add(self, record: RequestRecord) -> None:
+        self._batch.append(record.to_dict())
+
+    def flush(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._runner.send_message(RECORDS_MESSAGE, batch)

@@ -1,0 +1,261 @@
+"""The master/local runner's side of a run: levels, live progress, llm_* events, result files.
+
+Levels are observed, not assumed: a change of the runner's target user count starts a level,
+Locust's spawning_complete marks its ramp done, and the next change (or the stop) ends it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import gevent
+import psutil
+from locust.runners import MasterRunner
+
+from loadgen.records import RequestRecord
+from loadgen.summary import format_table
+from loadgen.swarm import events, finalize, webui
+from loadgen.swarm.collector import STAGE_MESSAGE, Collector
+from loadgen.swarm.progress import format_progress, progress_mode
+from loadgen.swarm.results import redact_argv
+from loadgen.swarm.session import Session
+from loadgen.swarm.stages import StageWindow
+from loadgen.swarm.target import TargetInfo
+
+POLL_INTERVAL_S = 0.2
+STAGE_GRACE_S = 1.5  # let workers' last record batches arrive before summarising a level
+CHILD_ENV = "LOADGEN_CHILD"  # set by `loadgen swarm`: it prints the table itself
+ARGV_ENV = "LOADGEN_COMMAND_ARGV"  # the loadgen command line (JSON list, secrets redacted)
+
+
+class Conductor:
+    """Owns the Collector; listens to Locust's lifecycle events on the master or local runner."""
+
+    def __init__(
+        self, environment: Any, session: Session, collector: Collector, info: TargetInfo
+    ) -> None:
+        self.environment = environment
+        self.session = session
+        self.collector = collector
+        self.info = info
+        self.offset_ns = finalize.clock_offset_ns()
+        self.started_unix_ns: int | None = None
+        self._started_mono = time.monotonic()
+        self._emitted: set[int] = set()
+        self._greenlets: list[gevent.Greenlet] = []
+        self._live_line = False
+        self._finished = False
+
+    def install(self, web_ui: Any) -> None:
+        ev = self.environment.events
+        ev.test_start.add_listener(self._on_test_start)
+        ev.spawning_complete.add_listener(self._on_spawning_complete)
+        ev.test_stop.add_listener(self._on_test_stop)
+        ev.quitting.add_listener(self._on_quitting)
+        if web_ui is not None:
+            webui.install(self.environment, web_ui, self)
+
+    # lifecycle -----------------------------------------------------------------------------
+    def _on_test_start(self, **_: Any) -> None:
+        now = time.time_ns()
+        if self.started_unix_ns is None:
+            self.started_unix_ns = now
+            self._started_mono = time.monotonic()
+        events.llm_event.fire(kind="run_start", text=self._describe(), wall_unix_ns=now)
+        self._greenlets = [gevent.spawn(self._poll), gevent.spawn(self._progress)]
+
+    def _on_spawning_complete(self, user_count: int, **_: Any) -> None:
+        self._observe()
+        self.collector.tracker.ramp_done(int(user_count), time.time_ns())
+
+    def _on_test_stop(self, **_: Any) -> None:
+        now = time.time_ns()
+        for greenlet in self._greenlets:
+            greenlet.kill(block=False)
+        for stage in self.collector.tracker.stop(now):
+            self._stage_closed(stage)
+        events.llm_event.fire(kind="run_end", text=self._describe(), wall_unix_ns=now)
+        self._end_live_line()
+
+    def _on_quitting(self, **_: Any) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        now = time.time_ns()
+        for stage in self.collector.tracker.stop(now):
+            self._stage_closed(stage)
+        for stage in self.collector.tracker.stages:
+            self._emit_stage(stage.index)
+        self._end_live_line()
+        summary, data = finalize.run_summary(
+            self.session.context,
+            self.collector.records,
+            self.collector.tracker.stages,
+            self.offset_ns,
+            {"start_unix_ns": self.started_unix_ns, "end_unix_ns": now},
+        )
+        meta = finalize.run_meta(
+            self.session.context,
+            self._argv(),
+            self.info.version,
+            self.started_unix_ns,
+            now,
+            _public_settings(self.session),
+        )
+        self.collector.close()
+        finalize.write_results(self.collector.results_dir, data, meta)
+        if os.environ.get(CHILD_ENV) != "1":
+            print(format_table(summary), flush=True)
+            print(f"results: {self.collector.results_dir}", flush=True)
+
+    # levels --------------------------------------------------------------------------------
+    def _poll(self) -> None:
+        while True:
+            self._observe()
+            gevent.sleep(POLL_INTERVAL_S)
+
+    def _observe(self) -> None:
+        runner = self.environment.runner
+        tracker = self.collector.tracker
+        before = tracker.current
+        for stage in tracker.target(int(runner.target_user_count or 0), time.time_ns()):
+            self._stage_closed(stage)
+        current = tracker.current
+        if current is not None and (before is None or current.index != before.index):
+            self._stage_started(current)
+
+    def _stage_started(self, stage: StageWindow) -> None:
+        self.session.stage.index, self.session.stage.users = stage.index, stage.users
+        runner = self.environment.runner
+        if isinstance(runner, MasterRunner):
+            share = 1.0 / max(1, runner.worker_count)
+            data = {"index": stage.index, "users": stage.users, "rate_share": share}
+            runner.send_message(STAGE_MESSAGE, data)
+        text = f"level {stage.index}: {stage.users} users"
+        events.llm_event.fire(kind="stage_start", text=text, wall_unix_ns=stage.start_unix_ns)
+
+    def _stage_closed(self, stage: StageWindow) -> None:
+        text = f"level {stage.index}: {stage.users} users"
+        end = stage.end_unix_ns or time.time_ns()
+        events.llm_event.fire(kind="stage_end", text=text, wall_unix_ns=end)
+        gevent.spawn_later(STAGE_GRACE_S, self._emit_stage, stage.index)
+
+    def _emit_stage(self, index: int) -> None:
+        if index in self._emitted:
+            return
+        self._emitted.add(index)
+        stage = self.collector.tracker.stages[index]
+        level = finalize.level_summary(self.collector.records, stage, self.offset_ns)
+        if level is None or stage.window_start_unix_ns is None or stage.end_unix_ns is None:
+            return
+        events.llm_stage.fire(
+            stage=level,
+            window_start_unix_ns=stage.window_start_unix_ns,
+            window_end_unix_ns=stage.end_unix_ns,
+        )
+
+    # progress ------------------------------------------------------------------------------
+    def _progress(self) -> None:
+        opts = self.environment.parsed_options
+        mode = progress_mode(opts.progress, sys.stdout.isatty())
+        if mode == "off":
+            return
+        period = 1.0 if mode == "live" else max(opts.interval, 0.5)
+        while True:
+            gevent.sleep(period)
+            line = self.progress_line()
+            if mode == "live":
+                sys.stdout.write("\r" + line.ljust(100))
+                self._live_line = True
+            else:
+                sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def progress_line(self) -> str:
+        elapsed_s = time.monotonic() - self._started_mono
+        snap = self.collector.live.snapshot(time.time_ns())
+        users = int(self.environment.runner.user_count)
+        return format_progress(users, snap, elapsed_s, self._time_left_s(elapsed_s))
+
+    def _time_left_s(self, elapsed_s: float) -> float | None:
+        shape = self.environment.shape_class
+        plan = getattr(shape, "plan", None)
+        if plan is not None:
+            return float(plan.total_s) - float(shape.get_run_time())
+        run_time = getattr(self.environment.parsed_options, "run_time", None)
+        return float(run_time) - elapsed_s if run_time else None
+
+    def _end_live_line(self) -> None:
+        if self._live_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self._live_line = False
+
+    def _describe(self) -> str:
+        c = self.session.context
+        return f"{c.run_id} {c.api} {c.model} @ {c.target}"
+
+    def _argv(self) -> list[str]:
+        raw = os.environ.get(ARGV_ENV)
+        argv = json.loads(raw) if raw else list(sys.argv)
+        return redact_argv([str(a) for a in argv])
+
+
+def _public_settings(session: Session) -> dict[str, Any]:
+    """The run's settings for meta.json, without the API key."""
+    settings = dataclasses.asdict(session.settings)
+    settings.pop("api_key", None)
+    return settings
+
+
+class IntervalCounter:
+    """Counts this process's requests and fires `llm_interval` every --interval seconds."""
+
+    def __init__(self, environment: Any, worker: str, interval_s: float) -> None:
+        self.environment = environment
+        self.worker = worker
+        self.interval_s = interval_s
+        self._process = psutil.Process()
+        self._greenlet: gevent.Greenlet | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.requests = self.errors = self.output_tokens = 0
+
+    def add(self, record: RequestRecord) -> None:
+        self.requests += 1
+        self.errors += 0 if record.ok else 1
+        self.output_tokens += record.n_out if record.ok else 0
+
+    def start(self) -> None:
+        self._process.cpu_percent(None)
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._loop)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+        self.fire()
+
+    def _loop(self) -> None:
+        while True:
+            gevent.sleep(self.interval_s)
+            self.fire()
+
+    def fire(self) -> None:
+        events.llm_interval.fire(
+            worker=self.worker,
+            wall_unix_ns=time.time_ns(),
+            requests=self.requests,
+            errors=self.errors,
+            output_tokens=self.output_tokens,
+            users=int(self.environment.runner.user_count),
+            cpu_pct=float(self._process.cpu_percent(None)),
+        )
+        self._reset()

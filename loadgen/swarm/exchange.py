@@ -1,0 +1,74 @@
+"""What a transport returns for one request: the parsed stream plus the wire-level facts.
+
+Pure data and helpers shared by both transports; no I/O here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from loadgen.backends.base import ChatRequest, StreamResult
+from loadgen.backends.framing import StreamParser
+from loadgen.records import Api, ErrorType
+
+_DETAIL_CHARS = 200
+
+
+class WireBackend(Protocol):
+    """The parts of a backend a transport uses (loadgen.backends.{openai,ollama})."""
+
+    api: Api
+
+    def path(self) -> str: ...
+
+    def body(self, request: ChatRequest) -> dict[str, Any]: ...
+
+    def parser(self) -> StreamParser: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request/response: the stream's timings and counts, and when it was sent."""
+
+    result: StreamResult
+    wall_send_unix_ns: int
+    t_send_ns: int
+    t_end_ns: int
+    http_status: int | None
+
+
+def failed(partial: StreamResult, error_type: ErrorType, detail: str) -> StreamResult:
+    """`partial` (what was parsed before the failure) marked as failed with one error class.
+
+    An error the parser already found (an error frame, a malformed frame) wins over the
+    transport's; the parser's own "truncated" (no end marker yet) gives way to the real cause.
+    """
+    if not partial.ok and partial.error_type != "truncated":
+        return partial
+    short = " ".join(detail.split())[:_DETAIL_CHARS] or error_type
+    return dataclasses.replace(partial, ok=False, error_type=error_type, error_detail=short)
+
+
+def empty_result() -> StreamResult:
+    """A result with nothing received (the request failed before any frame)."""
+    return StreamResult(
+        t_first_ns=None,
+        t_first_output_ns=None,
+        t_last_ns=None,
+        frame_times_ns=(),
+        n_in=None,
+        n_in_source="none",
+        n_out=0,
+        n_out_source="none",
+        finish_reason=None,
+        text="",
+        ok=True,
+    )
+
+
+def status_detail(status: int, body: bytes) -> str:
+    """'HTTP 503: <first bytes of the body>' for a non-2xx response."""
+    text = body[:_DETAIL_CHARS].decode("utf-8", "replace")
+    return f"HTTP {status}: {text}".strip()

@@ -1,0 +1,128 @@
+"""Wires loadgen into Locust: options, the per-process Session, record shipping, levels, progress.
+
+Imported by every locustfile (through ChatUser), so plain `locust -f locustfiles/chat.py` gets
+the same behaviour as `loadgen swarm`. Roles: a local runner does everything; a worker sends
+requests and ships records; the master collects, tracks levels, prints progress, writes files.
+A worker builds its Session at its first user, after the master's options have arrived.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events as locust_events
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
+from loadgen.swarm import events, options
+from loadgen.swarm.collector import RECORDS_MESSAGE, STAGE_MESSAGE, Collector, Shipper
+from loadgen.swarm.conductor import Conductor, IntervalCounter
+from loadgen.swarm.events import RunContext
+from loadgen.swarm.options import SwarmSettings
+from loadgen.swarm.results import make_run_id
+from loadgen.swarm.session import Session, StageState, worker_id
+from loadgen.swarm.target import TargetInfo, probe
+
+SHIP_INTERVAL_S = 1.0
+_sessions: list[Session] = []
+_stage = StageState()
+
+
+def _add_options(parser: Any, **_kwargs: Any) -> None:
+    options.add_arguments(parser)
+
+
+def session_for(environment: Any) -> Session:
+    """The Session of this process, built on first use from the (possibly master's) options."""
+    if not _sessions:
+        _sessions.append(_build_session(environment)[0])
+    return _sessions[0]
+
+
+def _build_session(environment: Any) -> tuple[Session, TargetInfo]:
+    settings = SwarmSettings.from_options(environment.parsed_options)
+    try:
+        context, info = _resolve(environment, settings)
+    except LoadgenError as exc:
+        print(f"loadgen: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_INPUT)
+    events.set_run(context)
+    return Session(environment, settings, context, _stage), info
+
+
+def _user_class_name(environment: Any) -> str:
+    names = sorted(cls.__name__ for cls in environment.user_classes or [])
+    return ",".join(names) or "ChatUser"
+
+
+def _resolve(environment: Any, settings: SwarmSettings) -> tuple[RunContext, TargetInfo]:
+    host = (environment.host or "").rstrip("/")
+    if not host:
+        raise LoadgenError("no target: pass --host http://HOST:PORT")
+    info = probe(host, settings.api, settings.model, settings.api_key or None)
+    opts = environment.parsed_options
+    run_id = opts.run_id or make_run_id()
+    context = RunContext(
+        run_id=run_id,
+        target=info.host,
+        engine=opts.engine or info.engine,
+        model=info.model,
+        api=info.api,
+        user_class=_user_class_name(environment),
+        results_dir=opts.results or os.path.join("results", run_id),
+    )
+    return context, info
+
+
+def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs: Any) -> None:
+    if runner is None or environment.parsed_options is None:
+        return
+    if isinstance(runner, WorkerRunner):
+        _wire_worker(environment, runner)
+        return
+    session, info = _build_session(environment)
+    _sessions[:] = [session]
+    results_dir = Path(session.context.results_dir)
+    collector = Collector(session.context.run_id, results_dir, environment.parsed_options.warmup)
+    Conductor(environment, session, collector, info).install(web_ui)
+    if isinstance(runner, MasterRunner):
+        runner.register_message(RECORDS_MESSAGE, lambda msg, **_: collector.add_shipped(msg.data))
+    else:
+        events.llm_request.add_listener(lambda record, **_: collector.add(record))
+        _count_intervals(environment)
+
+
+def _count_intervals(environment: Any) -> IntervalCounter:
+    counter = IntervalCounter(environment, worker_id(), environment.parsed_options.interval)
+    events.llm_request.add_listener(lambda record, **_: counter.add(record))
+    locust_events.test_start.add_listener(lambda **_: counter.start())
+    locust_events.test_stop.add_listener(lambda **_: counter.stop())
+    return counter
+
+
+def _wire_worker(environment: Any, runner: Any) -> None:
+    shipper = Shipper(runner)
+    events.llm_request.add_listener(lambda record, **_: shipper.add(record))
+
+    def ship_forever() -> None:
+        while True:
+            gevent.sleep(SHIP_INTERVAL_S)
+            shipper.flush()
+
+    def on_stage(msg: Any, **_: Any) -> None:
+        _stage.index, _stage.users = int(msg.data["index"]), int(msg.data["users"])
+        _stage.rate_share = float(msg.data.get("rate_share", 1.0))
+
+    runner.register_message(STAGE_MESSAGE, on_stage)
+    locust_events.test_stop.add_listener(lambda **_: shipper.flush())
+    locust_events.quitting.add_listener(lambda **_: shipper.flush())
+    gevent.spawn(ship_forever)
+    _count_intervals(environment)
+
+
+locust_events.init_command_line_parser.add_listener(_add_options)
+locust_events.init.add_listener(_on_init)

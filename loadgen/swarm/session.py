@@ -1,0 +1,199 @@
+"""Per-process request machinery shared by every user: identity, sequence, stage, transports.
+
+`Session.request()` sends one chat request through a transport, builds its RequestRecord and
+fires loadgen's `llm_request` plus Locust's own `request` entries (LLM/chat, LLM/TTFT, LLM/TPOT),
+so Locust's stats, charts and CSV carry the LLM numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from loadgen import timing
+from loadgen.backends.base import ChatRequest
+from loadgen.backends.ollama import OllamaBackend
+from loadgen.backends.openai import OpenAIBackend
+from loadgen.records import RequestRecord
+from loadgen.swarm import events
+from loadgen.swarm.arrivals import PoissonArrivals
+from loadgen.swarm.events import RunContext
+from loadgen.swarm.exchange import Exchange, WireBackend
+from loadgen.swarm.options import SwarmSettings
+
+LLM_REQUEST_TYPE = "LLM"
+
+
+class Transport(Protocol):
+    def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange: ...
+
+    def close(self) -> None: ...
+
+
+class LLMRequestError(Exception):
+    """What Locust's failure table shows for a failed request: its error class."""
+
+
+@dataclass
+class StageState:
+    """The load level requests are sent in (updated by the tracker or the master's message)."""
+
+    index: int = 0
+    users: int = 0
+    rate_share: float = 1.0  # this process's share of --rate (1 / number of workers)
+
+
+def worker_id() -> str:
+    """hostname:pid, unique per process of a run."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Session:
+    """Everything the users of one process share."""
+
+    def __init__(
+        self,
+        environment: Any,
+        settings: SwarmSettings,
+        context: RunContext,
+        stage: StageState | None = None,
+    ) -> None:
+        self.environment = environment
+        self.settings = settings
+        self.context = context
+        self.worker = worker_id()
+        self.backend: WireBackend = OllamaBackend() if context.api == "ollama" else OpenAIBackend()
+        self.stage = stage or StageState()
+        self._seq = itertools.count()
+        self._users = itertools.count()
+        self._arrivals: PoissonArrivals | None = None
+
+    def next_user_number(self) -> int:
+        return next(self._users)
+
+    def transport(self) -> Transport:
+        """A new transport for one user (one keep-alive connection)."""
+        s = self.settings
+        # The openai SDK cannot read Ollama's NDJSON: native /api/chat always uses `fast`.
+        if s.client == "openai" and self.context.api == "openai":
+            from loadgen.swarm.transport_openai import OpenAISdkTransport
+
+            return OpenAISdkTransport(
+                self.context.target, s.api_key, s.request_timeout_s, s.stall_timeout_s
+            )
+        from loadgen.swarm.transport_fast import FastTransport
+
+        return FastTransport(self.context.target, s.api_key, s.request_timeout_s, s.stall_timeout_s)
+
+    def arrival(self) -> int | None:
+        """Open loop: the next scheduled send time (perf_counter_ns); None in closed loop."""
+        if self.settings.rate_per_s <= 0:
+            return None
+        if self._arrivals is None:
+            rate = self.settings.rate_per_s * self.stage.rate_share
+            self._arrivals = PoissonArrivals(
+                rate, self.settings.seed + zlib.crc32(self.worker.encode())
+            )
+        return self._arrivals.take(time.perf_counter_ns())
+
+    def chat_request(
+        self, messages: list[dict[str, str]], max_tokens: int | None = None
+    ) -> ChatRequest:
+        s = self.settings
+        return ChatRequest(
+            model=self.context.model,
+            messages=tuple(messages),
+            max_tokens=max_tokens or s.output_tokens,
+            ignore_eos=s.ignore_eos,
+            min_tokens=s.min_tokens or None,
+            temperature=s.temperature,
+        )
+
+    def request(
+        self,
+        transport: Transport,
+        messages: list[dict[str, str]],
+        turn: int,
+        t_sched_ns: int | None,
+        max_tokens: int | None = None,
+    ) -> tuple[RequestRecord, str]:
+        """Send one request; returns its record and the assistant's reply text."""
+        seq = next(self._seq)
+        stage_index, stage_users = self.stage.index, self.stage.users
+        request = self.chat_request(messages, max_tokens)
+        exchange = transport.send(self.backend, request, f"{self.worker}-{seq}")
+        record = self._record(exchange, seq, turn, t_sched_ns, stage_index, stage_users)
+        self._fire(record)
+        return record, exchange.result.text
+
+    def _record(
+        self,
+        exchange: Exchange,
+        seq: int,
+        turn: int,
+        t_sched_ns: int | None,
+        stage_index: int,
+        stage_users: int,
+    ) -> RequestRecord:
+        r = exchange.result
+        return RequestRecord(
+            run_id=self.context.run_id,
+            api="ollama" if self.context.api == "ollama" else "openai",
+            model=self.context.model,
+            user_class=self.context.user_class,
+            worker=self.worker,
+            stage_index=stage_index,
+            stage_users=stage_users,
+            seq=seq,
+            wall_send_unix_ns=exchange.wall_send_unix_ns,
+            t_send_ns=exchange.t_send_ns,
+            t_end_ns=exchange.t_end_ns,
+            t_sched_ns=t_sched_ns,
+            t_first_ns=r.t_first_ns,
+            t_first_output_ns=r.t_first_output_ns,
+            t_last_ns=r.t_last_ns,
+            frame_times_ns=r.frame_times_ns,
+            n_in=r.n_in,
+            n_in_source=r.n_in_source,
+            n_out=r.n_out,
+            n_out_source=r.n_out_source,
+            ok=r.ok,
+            error_type=r.error_type,
+            error_detail=r.error_detail,
+            http_status=exchange.http_status,
+            finish_reason=r.finish_reason,
+            turn=turn,
+            ollama=r.ollama,
+        )
+
+    def _fire(self, record: RequestRecord) -> None:
+        events.llm_request.fire(record=record)
+        fire = self.environment.events.request.fire
+        error = None
+        if not record.ok:
+            status = f" {record.http_status}" if record.error_type == "http_status" else ""
+            error = LLMRequestError(f"{record.error_type}{status}")
+        common: dict[str, Any] = {
+            "request_type": LLM_REQUEST_TYPE,
+            "context": {},
+            "response": None,
+            "url": None,
+        }
+        fire(
+            name="chat",
+            response_time=timing.e2e_ms(record),
+            response_length=record.n_out,
+            exception=error,
+            **common,
+        )
+        ttft_ms = timing.ttft_ms(record) if record.ok else None
+        if ttft_ms is not None:
+            fire(name="TTFT", response_time=ttft_ms, response_length=0, exception=None, **common)
+        tpot_ms = timing.tpot_ms(record) if record.ok else None
+        if tpot_ms is not None:
+            fire(name="TPOT", response_time=tpot_ms, response_length=0, exception=None, **common)

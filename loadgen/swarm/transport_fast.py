@@ -1,0 +1,159 @@
+"""The lean transport: geventhttpclient, reading the body as it arrives and parsing frames at once.
+
+Each read hands its bytes to the backend's decoder and stamps the frames with the
+perf_counter_ns taken right after the read, so TTFT is the frame's arrival, never the headers'.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlsplit
+
+import gevent
+from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+
+from loadgen.backends.base import ChatRequest, StreamResult
+from loadgen.backends.framing import StreamParser
+from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed, status_detail
+
+_MAX_ERROR_BODY_BYTES = 4096
+
+
+class _RequestTimeout(Exception):
+    """The whole request ran past --request-timeout."""
+
+
+class _Stall(Exception):
+    """No bytes for longer than --stall-timeout after the first frame."""
+
+
+def read_available(response: HTTPSocketPoolResponse) -> bytes:
+    """Whatever body bytes are buffered, else one socket read; b"" at the end of the body.
+
+    geventhttpclient's `read(n)` waits for n bytes, which would hold back frames that already
+    arrived, so this reads at most one socket buffer and returns at once.
+    """
+    buffer = response._body_buffer
+    if not buffer and not response.message_complete:
+        sock = response._sock
+        if sock is None:
+            return b""
+        data = sock.recv(response.block_size)
+        if not data:
+            raise HTTPParseError("connection closed before the end of the body")
+        response.feed(data)
+    out = bytes(buffer)
+    del buffer[:]
+    return out
+
+
+class FastTransport:
+    """One keep-alive connection per user; POSTs a chat request and streams the reply."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        request_timeout_s: float,
+        stall_timeout_s: float,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        parts = urlsplit(base_url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._https else 80)
+        self._prefix = parts.path.rstrip("/")
+        self._request_timeout_s = request_timeout_s
+        self._stall_timeout_s = stall_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._headers = {"content-type": "application/json", "accept": "*/*"}
+        if api_key:
+            self._headers["authorization"] = f"Bearer {api_key}"
+        self._client = self._connect()
+
+    def _connect(self) -> HTTPClient:
+        return HTTPClient(
+            self._host,
+            self._port,
+            ssl=self._https,
+            connection_timeout=self._connect_timeout_s,
+            network_timeout=self._request_timeout_s,
+            concurrency=1,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange:
+        """POST `request`, stream the answer into the backend's parser; never raises for I/O."""
+        payload = json.dumps(backend.body(request)).encode()
+        headers = {**self._headers, "x-request-id": request_id}
+        parser = backend.parser()
+        status: list[int] = []
+        wall_send_unix_ns = time.time_ns()
+        t_send_ns = time.perf_counter_ns()
+        try:
+            with gevent.Timeout(self._request_timeout_s, _RequestTimeout):
+                result = self._exchange(backend, payload, headers, parser, status)
+        except Exception as exc:  # every failure becomes a recorded error class
+            self._client.close()
+            self._client = self._connect()
+            result = _classify(exc, parser, bool(status), time.perf_counter_ns(), self)
+        t_end_ns = time.perf_counter_ns()
+        return Exchange(
+            result, wall_send_unix_ns, t_send_ns, t_end_ns, status[0] if status else None
+        )
+
+    def _exchange(
+        self,
+        backend: WireBackend,
+        payload: bytes,
+        headers: dict[str, str],
+        parser: StreamParser,
+        status: list[int],
+    ) -> StreamResult:
+        path = self._prefix + backend.path()
+        response = self._client.request("POST", path, body=payload, headers=headers)
+        status.append(response.status_code)
+        if not 200 <= response.status_code < 300:
+            body = response.read(_MAX_ERROR_BODY_BYTES)
+            response.release()
+            return failed(empty_result(), "http_status", status_detail(response.status_code, body))
+        stall = gevent.Timeout(self._stall_timeout_s, _Stall)
+        seen_frame = False
+        while True:
+            if seen_frame:
+                stall.start()
+            try:
+                chunk = read_available(response)
+            finally:
+                stall.cancel()
+            if not chunk:
+                return parser.finish(time.perf_counter_ns())
+            parser.feed(chunk, time.perf_counter_ns())
+            seen_frame = True
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """(request timeout, stall timeout) in seconds."""
+        return self._request_timeout_s, self._stall_timeout_s
+
+
+def _classify(
+    exc: Exception, parser: StreamParser, got_headers: bool, now_ns: int, transport: FastTransport
+) -> StreamResult:
+    request_timeout_s, stall_timeout_s = transport.limits
+    partial = parser.finish(now_ns) if got_headers else empty_result()
+    if isinstance(exc, _RequestTimeout):
+        return failed(partial, "timeout", f"no complete response within {request_timeout_s:g} s")
+    if isinstance(exc, _Stall):
+        return failed(partial, "stall", f"no data for {stall_timeout_s:g} s mid-stream")
+    if isinstance(exc, TimeoutError):
+        return failed(partial, "timeout", f"socket timeout: {exc}")
+    if not got_headers and isinstance(exc, (OSError, HTTPParseError)):
+        return failed(partial, "connect", f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (OSError, HTTPParseError)):
+        return failed(partial, "truncated", f"connection lost mid-stream: {exc}")
+    return failed(partial, "malformed", f"{type(exc).__name__}: {exc}")

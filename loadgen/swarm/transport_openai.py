@@ -1,0 +1,137 @@
+"""The application-like transport: the official `openai` SDK, sync client (cooperative: gevent).
+
+Each chunk is stamped with perf_counter_ns as the SDK yields it (the frame has just been parsed)
+and handed to the backend's accumulator as `chunk.model_dump()`. The SDK stops silently at the
+end of the body, so a small decoder wrapper notes whether `[DONE]` arrived (else: truncated).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gevent
+import openai
+
+from loadgen.backends.base import ChatRequest, StreamResult
+from loadgen.backends.framing import StreamParser
+from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed
+
+# Body keys the SDK's create() takes by name; everything else goes through extra_body.
+_SDK_PARAMS = ("model", "messages", "stream", "stream_options", "max_tokens", "temperature", "seed")
+
+
+class _Stall(Exception):
+    """No chunk for longer than --stall-timeout after the first one."""
+
+
+class _DoneSpy:
+    """Wraps the SDK's SSE decoder to note whether the `[DONE]` end marker was seen."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.saw_done = False
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
+        for event in self._inner.iter_bytes(iterator):
+            if event.data.startswith("[DONE]"):
+                self.saw_done = True
+            yield event
+
+
+class _Client(openai.OpenAI):
+    def _make_sse_decoder(self) -> Any:
+        return _DoneSpy(super()._make_sse_decoder())
+
+
+class OpenAISdkTransport:
+    """`client.chat.completions.create(stream=True)` against `<base_url>/v1`."""
+
+    def __init__(
+        self, base_url: str, api_key: str | None, request_timeout_s: float, stall_timeout_s: float
+    ) -> None:
+        self._client = _Client(
+            base_url=base_url.rstrip("/") + "/v1",
+            api_key=api_key or "none",
+            max_retries=0,
+            timeout=request_timeout_s,
+        )
+        self._request_timeout_s = request_timeout_s
+        self._stall_timeout_s = stall_timeout_s
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange:
+        """Stream one chat completion; every failure becomes an error class, never an exception."""
+        body = backend.body(request)
+        kwargs = {k: body.pop(k) for k in _SDK_PARAMS if k in body}
+        parser = backend.parser()
+        status: list[int] = []
+        wall_send_unix_ns = time.time_ns()
+        t_send_ns = time.perf_counter_ns()
+        try:
+            with gevent.Timeout(self._request_timeout_s, TimeoutError):
+                result = self._stream(kwargs, body, request_id, parser, status)
+        except Exception as exc:  # every failure becomes a recorded error class
+            result = self._classify(exc, parser, bool(status))
+        t_end_ns = time.perf_counter_ns()
+        return Exchange(
+            result, wall_send_unix_ns, t_send_ns, t_end_ns, status[0] if status else None
+        )
+
+    def _stream(
+        self,
+        kwargs: dict[str, Any],
+        extra_body: dict[str, Any],
+        request_id: str,
+        parser: StreamParser,
+        status: list[int],
+    ) -> StreamResult:
+        stream = self._client.chat.completions.create(
+            **kwargs, extra_body=extra_body or None, extra_headers={"x-request-id": request_id}
+        )
+        status.append(stream.response.status_code)
+        accumulator = parser.accumulator
+        stall = gevent.Timeout(self._stall_timeout_s, _Stall)
+        chunks = iter(stream)
+        seen = False
+        while True:
+            if seen:
+                stall.start()
+            try:
+                chunk = next(chunks, None)
+            finally:
+                stall.cancel()
+            now_ns = time.perf_counter_ns()
+            if chunk is None:
+                break
+            accumulator.on_frame(chunk.model_dump(exclude_unset=True), now_ns)
+            seen = True
+        spy = getattr(stream, "_decoder", None)
+        if isinstance(spy, _DoneSpy) and spy.saw_done:
+            accumulator.on_done_marker(now_ns)
+        return accumulator.result(now_ns)
+
+    def _classify(self, exc: Exception, parser: StreamParser, got_headers: bool) -> StreamResult:
+        now_ns = time.perf_counter_ns()
+        partial = parser.accumulator.result(now_ns) if got_headers else empty_result()
+        if isinstance(exc, openai.APIStatusError):
+            text = exc.response.text[:200] if exc.response is not None else str(exc)
+            return failed(partial, "http_status", f"HTTP {exc.status_code}: {text}")
+        if isinstance(exc, _Stall):
+            return failed(partial, "stall", f"no data for {self._stall_timeout_s:g} s mid-stream")
+        if isinstance(exc, (TimeoutError, openai.APITimeoutError)):
+            return failed(
+                partial, "timeout", f"no complete response within {self._request_timeout_s:g} s"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            detail = f"{type(exc).__name__}: {exc.__cause__ or exc}"
+            return failed(partial, "truncated" if got_headers else "connect", detail)
+        if isinstance(exc, openai.APIError):  # an error object inside the stream
+            return failed(partial, "server_error", exc.message)
+        if isinstance(exc, json.JSONDecodeError):
+            return failed(partial, "malformed", f"undecodable frame: {exc}")
+        return failed(partial, "malformed", f"{type(exc).__name__}: {exc}")

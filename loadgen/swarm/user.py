@@ -1,0 +1,85 @@
+"""ChatUser: one simulated chat client. Locustfiles subclass it declaratively.
+
+A task is one conversation: its turns are sent in order with the history carried (the server's
+real replies) and `think_time_s` between them. Closed loop: the next conversation starts as soon
+as one ends. Open loop (--rate): each conversation waits for its scheduled Poisson arrival.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from typing import Any, ClassVar
+
+import gevent
+from locust import User, constant
+
+from loadgen.swarm import plugin
+from loadgen.swarm.session import Session, Transport
+from loadgen.swarm.workload_source import workload_for
+from loadgen.workload import Workload
+
+_NS_PER_S = 1_000_000_000
+
+
+class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
+    """Single- or multi-turn chat; class attributes left as None take the command-line options."""
+
+    abstract = True
+    wait_time = constant(0)
+    turns: ClassVar[int | None] = None
+    think_time_s: ClassVar[float | None] = None
+    system_prompt: ClassVar[str | None] = None
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._session: Session | None = None
+        self._transport: Transport | None = None
+        self._workload: Workload | None = None
+        self._rng = random.Random(0)
+        self._think_s = 0.0
+
+    def on_start(self) -> None:
+        session = plugin.session_for(self.environment)
+        s = session.settings
+        number = session.next_user_number()
+        self._rng = random.Random(zlib.crc32(f"{s.seed}:{session.worker}:{number}".encode()))
+        self._session = session
+        self._transport = session.transport()
+        system = self.system_prompt if self.system_prompt is not None else s.system_prompt
+        self._workload = workload_for(s, self.turns or s.turns, system or None)
+        self._think_s = self.think_time_s if self.think_time_s is not None else s.think_time_s
+
+    def on_stop(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _wait_for_arrival(self, session: Session) -> int | None:
+        t_sched_ns = session.arrival()
+        if t_sched_ns is not None:
+            delay_s = (t_sched_ns - time.perf_counter_ns()) / _NS_PER_S
+            if delay_s > 0:
+                gevent.sleep(delay_s)
+        return t_sched_ns
+
+    def conversation(self) -> None:
+        session, transport, workload = self._session, self._transport, self._workload
+        if session is None or transport is None or workload is None:
+            return
+        t_sched_ns = self._wait_for_arrival(session)
+        chat = workload.next_conversation(self._rng)
+        replies: list[str] = []
+        for turn_index, turn in enumerate(chat.turns):
+            messages = list(chat.messages_for_turn(turn_index, replies))
+            record, reply = session.request(
+                transport, messages, turn_index, t_sched_ns, turn.max_tokens
+            )
+            if not record.ok:
+                return
+            replies.append(reply)
+            t_sched_ns = None
+            if self._think_s > 0 and turn_index + 1 < len(chat.turns):
+                gevent.sleep(self._think_s)
+
+    tasks: ClassVar[list[Any]] = [conversation]

@@ -1,0 +1,82 @@
+"""A real influxd goes away mid-run: the load loop never waits, and every point ends up stored."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from loadgen.sinks.influx import InfluxSink
+from loadgen.sinks.influx_http import preflight
+from loadgen.sinks.influx_settings import InfluxSettings
+from tests.fixtures.influx import Influxd
+from tests.fixtures.net import loadgen_cmd
+from tests.integration.test_influx_sink import request_points
+
+OUTAGE_S = 20.0
+
+
+def replay(server: Influxd, db: str, path: Path) -> subprocess.CompletedProcess[str]:
+    cmd = loadgen_cmd("replay", str(path), "--influx-url", server.url, "--influx-db", db)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.slow
+def test_a_20_s_outage_mid_run_loses_nothing(
+    influxd_factory: Callable[..., Influxd], tmp_path: Path
+) -> None:
+    server = influxd_factory()
+    db = server.create_db()
+    s = preflight(InfluxSettings(url=server.url, db=db, flush_interval_s=0.2, batch_points=200))
+    sink = InfluxSink(s, tmp_path / "influx-spool.lp").start()
+    down = threading.Event()
+
+    def outage() -> None:
+        time.sleep(3.0)
+        server.stop()
+        down.set()
+        time.sleep(OUTAGE_S)
+        server.start()
+        down.clear()
+
+    controller = threading.Thread(target=outage)
+    controller.start()
+    points = request_points(6000)
+    written_while_down = 0
+    for start in range(0, len(points), 20):  # ~30 s of load: 20 points every 0.1 s
+        sink.write(points[start : start + 20])
+        written_while_down += 20 if down.is_set() else 0
+        time.sleep(0.1)
+    controller.join()
+    report = sink.close(timeout_s=10)
+    if report.spilled:  # the documented second step, should the retries have run out
+        assert replay(server, db, tmp_path).returncode == 0
+    assert written_while_down >= 3000  # the loop kept going during the outage
+    assert report.dropped == 0 and report.retries > 0
+    assert report.written + report.spilled == 6000
+    assert server.count(db, "llm_request", "seq") == 6000
+
+
+def test_server_down_until_the_end_then_replay(
+    influxd_factory: Callable[..., Influxd], tmp_path: Path
+) -> None:
+    server = influxd_factory()
+    db = server.create_db()
+    s = preflight(InfluxSettings(url=server.url, db=db, batch_points=100))
+    server.stop()
+    sink = InfluxSink(s, tmp_path / "influx-spool.lp", tmp_path / "influx.json").start()
+    for start in range(0, 500, 25):
+        sink.write(request_points(500)[start : start + 25])
+    report = sink.close(timeout_s=1)
+    assert (report.written, report.spilled, report.dropped) == (0, 500, 0)
+    assert len((tmp_path / "influx-spool.lp").read_text().splitlines()) == 500
+    server.start()
+    for _ in range(2):  # idempotent: a second replay overwrites, it does not add
+        done = replay(server, db, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "loaded 500 points" in done.stdout
+        assert server.count(db, "llm_request", "seq") == 500

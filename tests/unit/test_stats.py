@@ -1,0 +1,75 @@
+"""Exact percentiles and per-level samples that merge across workers without loss."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from loadgen.stats import LevelSamples, percentile, samples_in_window
+from tests.unit.test_timing import MS, record
+
+
+def test_percentile_is_exact_on_raw_values() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.5
+    assert percentile(values, 95) == pytest.approx(95.05)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) is None
+
+
+def _records(n: int, offset_ms: int = 0) -> list:  # type: ignore[type-arg]
+    """n requests with TTFT 1..n ms, finishing at distinct times."""
+    out = []
+    for i in range(n):
+        send = (offset_ms + 10 * i) * MS
+        frames = (send + (i + 1) * MS, send + (i + 3) * MS)
+        out.append(
+            record(
+                seq=i,
+                t_sched_ns=None,
+                t_send_ns=send,
+                t_first_ns=frames[0],
+                t_first_output_ns=frames[0],
+                t_last_ns=frames[1],
+                frame_times_ns=frames,
+                t_end_ns=frames[1],
+                n_out=2,
+                n_in=5,
+                n_in_source="usage",
+            )
+        )
+    return out
+
+
+def test_samples_count_window_and_errors() -> None:
+    recs = _records(10)
+    recs[3] = record(ok=False, error_type="stall", t_send_ns=0, t_end_ns=35 * MS)
+    inside = samples_in_window(recs, 0, 10_000 * MS)
+    assert inside.requests == 10 and inside.errors == 1
+    assert inside.errors_by_type == {"stall": 1}
+    assert inside.output_tokens == 18 and inside.input_tokens == 45
+    assert len(inside.values["ttft_ms"]) == 9  # failed request has no latency sample
+    assert len(inside.values["itl_ms"]) == 9
+    assert len(inside.values["ttft_sched_ms"]) == 0  # closed loop
+    # window [0, 50 ms): requests ending at 3, 14, 25, 36, 47 ms (the failed one at 35 ms)
+    early = samples_in_window(recs, 0, 50 * MS)
+    assert early.requests == 5 and early.errors == 1
+
+
+def test_merge_of_workers_equals_samples_of_all() -> None:
+    recs = _records(40)
+    whole = samples_in_window(recs, 0, 10**12)
+    a = samples_in_window(recs[:13], 0, 10**12)
+    b = samples_in_window(recs[13:], 0, 10**12)
+    b_shipped = LevelSamples.from_dict(json.loads(json.dumps(b.to_dict())))
+    a.merge(b_shipped)
+    assert a.requests == whole.requests and a.output_tokens == whole.output_tokens
+    for name in ("ttft_ms", "itl_ms", "e2e_ms"):
+        assert sorted(a.values[name]) == sorted(whole.values[name])
+        assert a.percentile(name, 99) == whole.percentile(name, 99)
+    # an average of per-worker p99s would be wrong; the merged one matches numpy on all values
+    expected = float(np.percentile([float(i + 1) for i in range(40)], 99))
+    assert a.percentile("ttft_ms", 99) == pytest.approx(expected)

@@ -1,0 +1,111 @@
+"""Level and run summaries: steady-window throughput, percentiles, summary.json, the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loadgen.errors import LoadgenError
+from loadgen.records import OllamaTimings
+from loadgen.stats import LevelSamples
+from loadgen.summary import RunSummary, format_table, summarize_level, summarize_samples
+from tests.unit.test_timing import MS, record
+
+S = 1000 * MS
+
+
+def _level_records() -> list:  # type: ignore[type-arg]
+    """Requests of 10 tokens each; one finishes during warmup, one after the window, one fails."""
+    recs = []
+    for i, end_s in enumerate([0.5, 2.0, 3.0, 4.0, 5.0, 11.5]):
+        end = int(end_s * S)
+        frames = tuple(end - (10 - k) * 10 * MS for k in range(1, 11))
+        recs.append(
+            record(
+                seq=i,
+                t_sched_ns=end - 400 * MS,
+                t_send_ns=end - 300 * MS,
+                t_first_ns=frames[0],
+                t_first_output_ns=frames[0],
+                t_last_ns=frames[-1],
+                frame_times_ns=frames,
+                t_end_ns=end,
+                n_out=10,
+                n_in=100,
+            )
+        )
+    recs.append(
+        record(
+            seq=9,
+            ok=False,
+            error_type="http_status",
+            http_status=503,
+            t_send_ns=6 * S,
+            t_end_ns=6 * S + 5 * MS,
+            n_out=0,
+        )
+    )
+    return recs
+
+
+def test_summarize_level_counts_only_the_steady_window() -> None:
+    level = summarize_level(_level_records(), window_start_ns=1 * S, window_end_ns=11 * S, users=4)
+    assert level.window_s == 10.0 and level.users == 4
+    assert (level.requests, level.errors) == (5, 1)
+    assert level.error_rate == 0.2
+    assert level.errors_by_type == {"http_status": 1}
+    assert level.req_s == pytest.approx(0.4)
+    assert level.output_tok_s == pytest.approx(4.0)  # 4 ok × 10 tokens / 10 s
+    assert level.input_tok_s == pytest.approx(40.0)
+    assert level.ttft_p50_ms == pytest.approx(210.0)  # 300 ms before end − 9 gaps of 10 ms
+    assert level.ttft_sched_p95_ms == pytest.approx(310.0)
+    assert level.itl_p50_ms == pytest.approx(10.0) and level.itl_p99_ms == pytest.approx(10.0)
+    assert level.tpot_p50_ms == pytest.approx(10.0)
+    assert level.e2e_p95_ms == pytest.approx(300.0)
+    assert level.queue_p50_ms is None
+    assert level.n_out_sources == {"usage": 4}
+
+
+def test_empty_level_and_bad_window() -> None:
+    level = summarize_samples(LevelSamples(), window_s=5.0, users=1)
+    assert (level.requests, level.error_rate, level.ttft_p95_ms, level.req_s) == (0, 0.0, None, 0.0)
+    with pytest.raises(LoadgenError, match="empty measurement window"):
+        summarize_level([], 5, 5, users=1)
+
+
+def test_ollama_breakdown_medians() -> None:
+    timings = OllamaTimings(100 * MS, 0, 10, 20 * MS, 4, 60 * MS)
+    recs = [record(api="ollama", ollama=timings, t_send_ns=0, t_end_ns=150 * MS)]
+    level = summarize_level(recs, 0, S, users=1)
+    assert (level.queue_p50_ms, level.prefill_p50_ms, level.decode_p50_ms) == (20.0, 20.0, 60.0)
+    assert level.network_client_p50_ms == 50.0
+
+
+def _run() -> RunSummary:
+    recs = _level_records()
+    levels = (
+        summarize_level(recs, 1 * S, 11 * S, users=4, stage_index=0),
+        summarize_level(recs, 11 * S, 21 * S, users=8, stage_index=1),
+    )
+    return RunSummary(run_id="run-1", levels=levels, meta={"engine": "sim"})
+
+
+def test_run_summary_json_round_trip_and_totals() -> None:
+    run = _run()
+    data = json.loads(json.dumps(run.to_dict()))
+    assert data["totals"]["requests"] == 6 and data["totals"]["errors"] == 1
+    assert data["totals"]["output_tokens"] == 50
+    assert data["levels"][1]["users"] == 8
+    assert RunSummary.from_dict(data) == run
+
+
+def test_format_table() -> None:
+    lines = format_table(_run()).splitlines()
+    assert len(lines) == 3
+    header = lines[0].split("  ")
+    for column in ("users", "req/s", "output tok/s", "TTFT p99 ms", "ITL p50 ms", "E2E p95 ms"):
+        assert any(column in cell for cell in header)
+    assert lines[1].split()[:5] == ["4", "5", "1", "0.40", "4.0"]
+    assert lines[2].split()[:5] == ["8", "1", "0", "0.10", "1.0"]
+    assert len({len(line) for line in lines}) == 1  # aligned
