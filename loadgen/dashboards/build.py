@@ -27,6 +27,8 @@ BUILDERS: dict[str, Callable[[], dash_b.Dashboard]] = {
 def render(build: Callable[[], dash_b.Dashboard]) -> dict[str, Any]:
     """One dashboard as the plain JSON dict Grafana provisions."""
     data: dict[str, Any] = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+    for number, panel in enumerate(data.get("panels", []), start=1):
+        panel["id"] = number  # stable ids: links and repeats refer to panels by id
     for annotation in data.get("annotations", {}).get("list", []):
         if annotation.get("name") == "Run events":
             annotation.update(

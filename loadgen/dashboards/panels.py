@@ -105,11 +105,17 @@ def xy_panel(title: str, query: str, x: str, unit: str, span: int = 8) -> xychar
     )
 
 
-def table_panel(title: str, queries: Sequence[str], span: int = 24) -> table.Panel:
-    return (
+def table_panel(
+    title: str, queries: Sequence[str], units: dict[str, str], span: int = 24
+) -> table.Panel:
+    """A table of `queries`; `units` maps column names to Grafana units."""
+    panel = (
         table.Panel().title(title).datasource(DATASOURCE)
         .targets(targets(queries, result_format="table")).span(span).height(9)
     )
+    for column, unit in units.items():
+        panel = panel.override_by_name(column, [dash_m.DynamicConfigValue(id_val="unit", value=unit)])
+    return panel
 
 
 def tag_variable(name: str, label: str, query: str, multi: bool = True) -> dash_b.QueryVariable:

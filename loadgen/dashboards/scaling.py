@@ -67,7 +67,8 @@ def build_scaling() -> dash_b.Dashboard:
     board = _board("loadgen: scaling curves", SCALING_UID, include_baseline=False)
     for title, names, unit in CURVES:
         board = board.with_panel(p.xy_panel(title, stage_query(names), "users", unit))
-    per_level = p.table_panel("Per level", [stage_query(TABLE_FIELDS)])
+    units = {"peak_vram_bytes": "decbytes", "error_rate": "percentunit", "req_s": "reqps"}
+    per_level = p.table_panel("Per level", [stage_query(TABLE_FIELDS)], units)
     return board.with_panel(per_level)
 
 
@@ -101,7 +102,10 @@ def build_comparison() -> dash_b.Dashboard:
     board = _board("loadgen: run comparison", COMPARISON_UID, include_baseline=True)
     queries = [comparison_query(BASELINE_VAR, "baseline"), comparison_query(RUN_VAR, "run")]
     side_by_side = (
-        p.table_panel(f"${BASELINE_VAR} vs ${RUN_VAR}: per level", queries)
+        p.table_panel(
+            f"${BASELINE_VAR} vs ${RUN_VAR}: per level", queries,
+            {"baseline VRAM bytes": "decbytes", "run VRAM bytes": "decbytes", "ratio": "suffix:x"},
+        )
         .transformations(_comparison_transforms()).repeat(RUN_VAR).repeat_direction("v")
     )
     board = board.with_panel(side_by_side)

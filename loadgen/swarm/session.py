@@ -25,6 +25,8 @@ from loadgen.swarm.arrivals import PoissonArrivals
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.exchange import Exchange, WireBackend
 from loadgen.swarm.options import SwarmSettings
+from loadgen.swarm.transport_fast import FastTransport
+from loadgen.swarm.transport_openai import OpenAISdkTransport
 
 LLM_REQUEST_TYPE = "LLM"
 
@@ -81,13 +83,9 @@ class Session:
         s = self.settings
         # The openai SDK cannot read Ollama's NDJSON: native /api/chat always uses `fast`.
         if s.client == "openai" and self.context.api == "openai":
-            from loadgen.swarm.transport_openai import OpenAISdkTransport
-
             return OpenAISdkTransport(
                 self.context.target, s.api_key, s.request_timeout_s, s.stall_timeout_s
             )
-        from loadgen.swarm.transport_fast import FastTransport
-
         return FastTransport(self.context.target, s.api_key, s.request_timeout_s, s.stall_timeout_s)
 
     def arrival(self) -> int | None:

@@ -8,12 +8,25 @@ end of the body, so a small decoder wrapper notes whether `[DONE]` arrived (else
 from __future__ import annotations
 
 import json
+import platform
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import gevent
-import openai
+
+# httpcore2 (under openai 3.x) imports trio if installed; trio's import needs select.epoll,
+# which gevent's monkey-patching removes. Nothing in this gevent process uses trio: hide it.
+if "trio" not in sys.modules:
+    sys.modules["trio"] = None  # type: ignore[assignment]
+
+import openai  # noqa: E402
+
+# The SDK's first request computes platform headers, and platform.processor() runs `uname -p`
+# through (gevent's) subprocess, which can hang inside a running Locust user. Compute it once
+# now, at import, while the locustfile loads.
+platform.processor()
 
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser

@@ -1,4 +1,4 @@
-"""`loadgen replay` / `loadgen import` and the preflight, as a user runs them: real influxd, real CLI.
+"""`loadgen replay` / `loadgen import` and the preflight as a user runs them: real influxd and CLI.
 
 Bad configuration (wrong token or password, missing database, unreachable URL) is one line on
 stderr and exit 2, and no secret is ever printed.
@@ -16,7 +16,7 @@ from loadgen.records import RequestRecord
 from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_settings import InfluxSettings
 from tests.fixtures.influx import ADMIN_PASSWORD, ADMIN_USER, Influxd
-from tests.fixtures.influx_v2_proxy import V2_ORG, V2_TOKEN, V2Proxy
+from tests.fixtures.influx_v2_proxy import V2_ORG, V2Proxy
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd
 
 WRONG_SECRET = "wrong-SECRET-000"

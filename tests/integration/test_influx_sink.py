@@ -1,4 +1,4 @@
-"""InfluxSink against a real influxd, and against a loopback server scripted to answer 429/503/400/401.
+"""InfluxSink against a real influxd, and a loopback server scripted to answer 429/503/400/401.
 
 Every point handed to the sink is accounted for: written, spilled, or rejected; never dropped.
 """
@@ -10,6 +10,7 @@ import http.server
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,8 +55,14 @@ def request_points(n: int, worker: str = "w1") -> list[LinePoint]:
 class Scripted:
     """A loopback HTTP server answering writes from a script, then 204; keeps what it got."""
 
-    def __init__(self, script: list[tuple[int, dict[str, str]]], repeat_last: bool = False) -> None:
+    def __init__(
+        self,
+        script: list[tuple[int, dict[str, str]]],
+        repeat_last: bool = False,
+        delay_s: float = 0.0,
+    ) -> None:
         self.script = list(script)
+        self.delay_s = delay_s
         self.repeat_last = repeat_last
         self.lines: list[str] = []
         self.requests = 0
@@ -74,6 +81,7 @@ class Scripted:
             def do_POST(self) -> None:
                 body = gzip.decompress(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests += 1
+                time.sleep(outer.delay_s)
                 if outer.script:
                     status, headers = outer.script[0]
                     if len(outer.script) > 1 or not outer.repeat_last:
