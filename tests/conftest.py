@@ -11,7 +11,12 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.net", "tests.fixtures.influx", "tests.fixtures.influx_v2_proxy"]
+pytest_plugins = [
+    "tests.fixtures.net",
+    "tests.fixtures.influx",
+    "tests.fixtures.influx_v2_proxy",
+    "tests.fixtures.sim",
+]
 
 _skipped: list[str] = []
 

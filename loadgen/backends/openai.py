@@ -79,10 +79,12 @@ class OpenAIAccumulator:
         self._state = StreamState()
         self._usage: dict[str, Any] | None = None
         self._timings: dict[str, Any] | None = None
+        self._closing_frame = False  # the last frame carried finish_reason and usage together
 
     def on_frame(self, frame: dict[str, Any], now_ns: int) -> None:
         if self._state.ended:
             return
+        self._closing_frame = False
         error = error_message(frame)
         if error is not None:
             self._state.fail("server_error", error)
@@ -97,6 +99,10 @@ class OpenAIAccumulator:
         _take_message(self._state, choice.get("delta"), now_ns)
         if choice.get("finish_reason"):
             self._state.finish_reason = str(choice["finish_reason"])
+        # transformers serve (5.x) never sends [DONE]: its last frame carries finish_reason and
+        # usage together, which only a server's final frame does, so a clean close after it is a
+        # complete stream. A close after any other frame is still truncated.
+        self._closing_frame = bool(choice.get("finish_reason")) and "usage" in frame
 
     def on_done_marker(self, now_ns: int) -> None:
         self._state.ended = True
@@ -105,6 +111,8 @@ class OpenAIAccumulator:
         self._state.fail("malformed", malformed_detail(raw))
 
     def result(self, now_ns: int) -> StreamResult:
+        if self._closing_frame and self._state.error_type is None:
+            self._state.ended = True
         return self._state.result(server_counts(self._usage, self._timings))
 
 

@@ -1,4 +1,4 @@
-"""`loadgen report` (one HTML page + PNGs from results dirs) and `loadgen compare` (side by side)."""
+"""`loadgen report` (an HTML page + PNGs from results dirs) and `loadgen compare` (side by side)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import click
 
 from loadgen.report.runs import load_runs
 from loadgen.report.tables import comparison_table, level_table, render_text
-from loadgen.report.writer import write_report
 
 _DIRS = click.argument("results_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 
@@ -16,12 +15,16 @@ _DIRS = click.argument("results_dirs", nargs=-1, required=True, type=click.Path(
 @click.command()
 @_DIRS
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path),
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
     help="Directory for report.html and the PNGs [default: RESULTS_DIR/report].",
 )
 @click.option("--title", default=None, help="Page title [default: from the runs].")
 def report(results_dirs: tuple[Path, ...], out_dir: Path | None, title: str | None) -> None:
     """Write one self-contained HTML report (tables + charts) and PNG charts for RESULTS_DIR..."""
+    from loadgen.report.writer import write_report  # matplotlib: only when a report is made
+
     runs = load_runs(results_dirs)
     for run in runs:
         click.echo(render_text(level_table(run)))
@@ -37,12 +40,16 @@ def report(results_dirs: tuple[Path, ...], out_dir: Path | None, title: str | No
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.argument("more_runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path),
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
     help="Directory for the charts [default: compare-<A>-vs-<B> beside RUN_A].",
 )
 def compare(run_a: Path, run_b: Path, more_runs: tuple[Path, ...], out_dir: Path | None) -> None:
     """Print RUN_A, RUN_B, ... side by side per user level (tok/s, ratio, TTFT, VRAM) and write
     the same charts as `report`, with one line per run."""
+    from loadgen.report.writer import write_report  # matplotlib: only when a report is made
+
     runs = load_runs([run_a, run_b, *more_runs])
     click.echo(render_text(comparison_table(runs)))
     click.echo()

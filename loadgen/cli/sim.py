@@ -19,15 +19,34 @@ from loadgen.sim.profiles import builtin_names, load_profile
     help="Built-in profile (" + ", ".join(builtin_names()) + ") or a TOML file with its keys.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port (0 picks a free one; the listening line tells which).")
-@click.option("--truth", "truth_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write one JSONL line of server-side ground truth per request.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port (0 picks a free one; the listening line tells which).",
+)
+@click.option(
+    "--truth",
+    "truth_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one JSONL line of server-side ground truth per request.",
+)
 @click.option("--faults", "faults_spec", default="", help=FAULT_HELP)
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Seed of fault draws and of generated text.")
-@click.option("--time-scale", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
-              help="Multiply every simulated duration (0.25 = four times faster than real).")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of fault draws and of generated text.",
+)
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Multiply every simulated duration (0.25 = four times faster than real).",
+)
 def sim(
     profile_name: str,
     host: str,
@@ -50,5 +69,13 @@ def sim(
         click.echo(f"loadgen sim: listening on {server.url} (profile {profile.name})")
         click.get_text_stream("stdout").flush()
 
-    run(profile, host, port, truth_path=truth_path, faults=faults, seed=seed,
-        time_scale=time_scale, announce=announce)
+    run(
+        profile,
+        host,
+        port,
+        truth_path=truth_path,
+        faults=faults,
+        seed=seed,
+        time_scale=time_scale,
+        announce=announce,
+    )

@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from loadgen.cli.influx_options import influx_options, locust_args, locust_env
+from loadgen.cli.influx_options import settings_from_options as influx_settings
 from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
 from loadgen.slo import Slo, evaluate, parse_slos
 from loadgen.summary import RunSummary, format_table
@@ -35,6 +37,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "swarm"
 LOCUSTFILE = PACKAGE_DIR / "locustfile.py"
 SHAPEFILE = PACKAGE_DIR / "shapefile.py"
 USER_CLASS = "Chat"
+CHILD_GRACE_S = 3.0  # after Ctrl-C: time for Locust to notice it by itself
+CHILD_STOP_S = 60.0  # then: time to write its results after SIGTERM
 
 
 def _env(flag: str) -> str:
@@ -165,6 +169,8 @@ class RunSpec:
     slos: list[Slo]
     run_id: str
     results_dir: Path
+    influx_args: list[str]  # non-secret --influx-* flags for Locust
+    influx_env: dict[str, str]  # INFLUX_TOKEN / INFLUX_PASSWORD for Locust's environment
 
 
 def _duration(opts: dict[str, Any], flag: str) -> float:
@@ -200,9 +206,12 @@ def check_inputs(opts: dict[str, Any]) -> RunSpec:
     if opts["sim"] and opts["host"]:
         raise LoadgenError("give either --host or --sim, not both")
     slos = parse_slos(opts.get("slo") or ())
+    influx = influx_settings(opts)
+    influx_args = locust_args(influx) if influx is not None else []
+    influx_env = locust_env(influx) if influx is not None else {}
     run_id = make_run_id()
     results_dir = Path(opts["results"] or Path("results") / run_id)
-    return RunSpec(plan, rate, slos, run_id, results_dir)
+    return RunSpec(plan, rate, slos, run_id, results_dir, influx_args, influx_env)
 
 
 def _host(opts: dict[str, Any]) -> str:
@@ -261,11 +270,12 @@ def locust_argv(opts: dict[str, Any], spec: RunSpec, info: TargetInfo, headless:
         argv += ["--rate", str(spec.rate)]
     if opts["processes"]:
         argv += ["--processes", str(opts["processes"])]
-    return [*argv, *_forwarded(opts)]
+    return [*argv, *spec.influx_args, *_forwarded(opts)]
 
 
-def child_env(opts: dict[str, Any]) -> dict[str, str]:
-    env = {**os.environ, "LOADGEN_CHILD": "1"}
+def child_env(opts: dict[str, Any], spec: RunSpec) -> dict[str, str]:
+    """Locust's environment: secrets travel here, never on its command line."""
+    env = {**os.environ, **spec.influx_env, "LOADGEN_CHILD": "1"}
     env["LOADGEN_COMMAND_ARGV"] = json.dumps(redact_argv(["loadgen", *sys.argv[1:]]))
     env.pop("OPENAI_API_KEY", None)
     if opts["api_key"]:
@@ -273,17 +283,30 @@ def child_env(opts: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_child(argv: list[str], env: dict[str, str]) -> bool:
-    """Run Locust to its end; False if interrupted (Ctrl-C reaches it too and it saves results)."""
+    """Run Locust to its end; False if interrupted.
+
+    Ctrl-C reaches Locust too (same process group) and it saves its results; a SIGTERM or
+    SIGINT sent to this process alone is passed on as SIGTERM, which Locust also handles.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
     proc = subprocess.Popen(argv, env=env)
     try:
         proc.wait()
         return True
     except KeyboardInterrupt:
         try:
-            proc.wait(60)
+            proc.wait(CHILD_GRACE_S)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(CHILD_STOP_S)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
             proc.wait()
         return False
 
@@ -309,6 +332,7 @@ def gate(results_dir: Path, slos: list[Slo]) -> int:
 
 @click.command("swarm")
 @common_options
+@influx_options
 @click.option("--slo", multiple=True, help="objective per level, repeatable: ttft_p95_ms<=500")
 def swarm(**opts: Any) -> None:
     """Run chat users against an engine headless; exit 1 if an SLO is breached."""
@@ -316,13 +340,14 @@ def swarm(**opts: Any) -> None:
     with target(opts) as info:
         argv = locust_argv(opts, spec, info, headless=True)
         argv += ["--headless", "--only-summary", USER_CLASS]
-        completed = run_child(argv, child_env(opts))
+        completed = run_child(argv, child_env(opts, spec))
     code = gate(spec.results_dir, spec.slos)
     sys.exit(code if completed else 130)
 
 
 @click.command("ui")
 @common_options
+@influx_options
 @click.option(
     "--web-port",
     type=click.IntRange(1, 65535),
@@ -348,7 +373,7 @@ def ui(web_port: int, autostart: bool, **opts: Any) -> None:
         if autostart:
             argv += ["--autostart", "-t", f"{spec.plan.total_s:g}s", "--autoquit", "2"]
         click.echo(f"loadgen ui: http://127.0.0.1:{web_port}  (target {info.host}, {info.model})")
-        run_child([*argv, USER_CLASS], child_env(opts))
+        run_child([*argv, USER_CLASS], child_env(opts, spec))
     if (spec.results_dir / SUMMARY_FILE).is_file():
         gate(spec.results_dir, [])
 

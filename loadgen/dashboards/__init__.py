@@ -1,1 +1,4 @@
-"""Grafana dashboards generated from code; `python -m loadgen.dashboards` rewrites grafana/dashboards/."""
+"""Grafana dashboards generated from code.
+
+`python -m loadgen.dashboards` rewrites grafana/dashboards/*.json; `--check` only compares.
+"""

@@ -65,7 +65,7 @@ def select(
 
 def rate(m: Measurement, name: str, alias: str) -> str:
     """Per-second rate of a counter summed per `$__interval` bucket."""
-    return f"sum({field(m, name)}) * 1000 / $__interval_ms AS \"{alias}\""
+    return f'sum({field(m, name)}) * 1000 / $__interval_ms AS "{alias}"'
 
 
 def percentiles(m: Measurement, name: str, ps: Sequence[int]) -> list[str]:

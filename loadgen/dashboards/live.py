@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.builders import stat, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.models import dashboard as dash_m
 
 from loadgen.dashboards import panels as p
 from loadgen.dashboards.influxql import field, percentiles, rate, select, tag_values
@@ -14,19 +19,25 @@ _RQ, _IV = LLM_REQUEST, LLM_INTERVAL
 
 
 def users_query() -> str:
-    """Users summed over workers: each worker's highest count per bucket, then the sum."""
-    inner = select(_IV, [f'max({field(_IV, "users")}) AS "users"'], by_time=True, group_by=["worker"])
+    """Users per run, summed over workers: each worker's highest count per bucket, then the sum."""
+    inner = select(
+        _IV, [f'max({field(_IV, "users")}) AS "users"'], by_time=True, group_by=["run_id", "worker"]
+    )
     return (
         f'SELECT sum("users") AS "users" FROM ({inner}) WHERE $timeFilter '
-        f'AND "run_id" =~ /^$run_id$/ GROUP BY time($__interval) fill(none)'
+        f'AND "run_id" =~ /^$run_id$/ GROUP BY time($__interval), "run_id" fill(none)'
     )
 
 
-def stat_panels() -> list[p.stat.Panel]:
-    rq_p = lambda n, pct: select(_RQ, [f"percentile({field(_RQ, n)}, {pct})"], OK)  # noqa: E731
-    error_pct = f'sum({field(_IV, "errors")}) * 100 / sum({field(_IV, "requests")})'
+def stat_panels() -> list[stat.Panel]:
+    def rq_p(name: str, pct: int) -> str:
+        return select(_RQ, [f"percentile({field(_RQ, name)}, {pct})"], OK)
+
+    error_pct = f"sum({field(_IV, 'errors')}) * 100 / sum({field(_IV, 'requests')})"
     return [
-        p.stat_panel("req/s", select(_IV, [rate(_IV, "requests", "req/s")], by_time=True), "reqps", 2),
+        p.stat_panel(
+            "req/s", select(_IV, [rate(_IV, "requests", "req/s")], by_time=True), "reqps", 2
+        ),
         p.stat_panel(
             "output tok/s", select(_IV, [rate(_IV, "output_tokens", "tok/s")], by_time=True), "none"
         ),
@@ -40,13 +51,16 @@ def stat_panels() -> list[p.stat.Panel]:
     ]
 
 
-def load_panels() -> list[p.timeseries.Panel]:
+def load_panels() -> list[timeseries.Panel]:
     tok = select(_IV, [rate(_IV, "output_tokens", "output tok/s")], by_time=True)
     users_tok = p.time_panel("Users and output tok/s", [users_query(), tok], "none")
     ttft = select(_RQ, percentiles(_RQ, "ttft_ms", (50, 95, 99)), OK, by_time=True)
     errors = select(
-        _RQ, [f'count({field(_RQ, "seq")}) AS "errors"'], "\"status\" = 'error'",
-        by_time=True, group_by=["error_type"],
+        _RQ,
+        [f'count({field(_RQ, "seq")}) AS "errors"'],
+        "\"status\" = 'error'",
+        by_time=True,
+        group_by=["error_type"],
     )
     return [
         p.right_axis(users_tok, "output tok/s", "none"),
@@ -55,7 +69,7 @@ def load_panels() -> list[p.timeseries.Panel]:
     ]
 
 
-def gpu_panels() -> list[p.timeseries.Panel]:
+def gpu_panels() -> list[timeseries.Panel]:
     vram = select(
         GPU,
         [
@@ -63,12 +77,15 @@ def gpu_panels() -> list[p.timeseries.Panel]:
             f'max({field(GPU, "vram_reserved_bytes")}) AS "reserved"',
             f'max({field(GPU, "vram_total_bytes")}) AS "total"',
         ],
-        by_time=True, group_by=["gpu_index"],
+        by_time=True,
+        group_by=["gpu_index"],
     )
     alias = "GPU $tag_gpu_index $col"
 
-    def one(title: str, name: str, unit: str) -> p.timeseries.Panel:
-        query = select(GPU, [f'mean({field(GPU, name)}) AS "{name}"'], by_time=True, group_by=["gpu_index"])
+    def one(title: str, name: str, unit: str) -> timeseries.Panel:
+        query = select(
+            GPU, [f'mean({field(GPU, name)}) AS "{name}"'], by_time=True, group_by=["gpu_index"]
+        )
         return p.time_panel(title, [query], unit, alias=alias, span=6)
 
     return [
@@ -79,17 +96,26 @@ def gpu_panels() -> list[p.timeseries.Panel]:
     ]
 
 
-def engine_panels() -> list[p.timeseries.Panel]:
+def engine_panels() -> list[timeseries.Panel]:
     def proc(name: str) -> str:
-        return select(PROCESS, [f'mean({field(PROCESS, name)}) AS "{name}"'], by_time=True, group_by=["process_name"])
+        return select(
+            PROCESS,
+            [f'mean({field(PROCESS, name)}) AS "{name}"'],
+            by_time=True,
+            group_by=["process_name"],
+        )
 
     queue = select(
         ENGINE,
-        [f'mean({field(ENGINE, "requests_running")}) AS "running"',
-         f'mean({field(ENGINE, "requests_waiting")}) AS "waiting"'],
+        [
+            f'mean({field(ENGINE, "requests_running")}) AS "running"',
+            f'mean({field(ENGINE, "requests_waiting")}) AS "waiting"',
+        ],
         by_time=True,
     )
-    kv = select(ENGINE, [f'mean({field(ENGINE, "kv_cache_usage_ratio")}) AS "KV cache"'], by_time=True)
+    kv = select(
+        ENGINE, [f'mean({field(ENGINE, "kv_cache_usage_ratio")}) AS "KV cache"'], by_time=True
+    )
     return [
         p.time_panel("Engine RSS", [proc("rss_bytes")], "decbytes", "$tag_process_name", span=6),
         p.time_panel("Engine CPU", [proc("cpu_pct")], "percent", "$tag_process_name", span=6),
@@ -100,7 +126,10 @@ def engine_panels() -> list[p.timeseries.Panel]:
 
 def event_annotation() -> dash_b.AnnotationQuery:
     return (
-        dash_b.AnnotationQuery().name("Run events").datasource(p.DATASOURCE).enable(True)
+        dash_b.AnnotationQuery()
+        .name("Run events")
+        .datasource(p.DATASOURCE)
+        .enable(True)
         .icon_color("rgba(255, 96, 96, 1)")
     )
 
@@ -120,12 +149,16 @@ def variables() -> list[dash_b.QueryVariable]:
 
 def build() -> dash_b.Dashboard:
     board = (
-        dash_b.Dashboard("loadgen: live run").uid(UID).tags(["loadgen"]).time("now-30m", "now")
-        .refresh("5s").annotation(event_annotation())
+        dash_b.Dashboard("loadgen: live run")
+        .uid(UID)
+        .tags(["loadgen"])
+        .time("now-30m", "now")
+        .refresh("5s")
+        .annotation(event_annotation())
     )
     for variable in variables():
         board = board.with_variable(variable)
-    sections = [
+    sections: list[tuple[str, Sequence[cogbuilder.Builder[dash_m.Panel]]]] = [
         ("Load", [*stat_panels(), *load_panels()]),
         ("GPU", gpu_panels()),
         ("Engine", engine_panels()),

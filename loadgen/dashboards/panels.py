@@ -68,9 +68,16 @@ def targets(
 def stat_panel(title: str, query: str, unit: str, decimals: int = 0) -> stat.Panel:
     reduce = common_b.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
     return (
-        stat.Panel().title(title).datasource(DATASOURCE).targets(targets([query]))
-        .unit(unit).decimals(decimals).reduce_options(reduce)
-        .graph_mode(common_m.BigValueGraphMode.AREA).span(3).height(4)
+        stat.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .targets(targets([query]))
+        .unit(unit)
+        .decimals(decimals)
+        .reduce_options(reduce)
+        .graph_mode(common_m.BigValueGraphMode.AREA)
+        .span(3)
+        .height(4)
     )
 
 
@@ -78,9 +85,15 @@ def time_panel(
     title: str, queries: Sequence[str], unit: str, alias: str = "", span: int = 12
 ) -> timeseries.Panel:
     return (
-        timeseries.Panel().title(title).datasource(DATASOURCE)
-        .targets(targets(queries, alias=alias)).unit(unit).span(span).height(8)
-        .interval("5s").fill_opacity(10)
+        timeseries.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .targets(targets(queries, alias=alias))
+        .unit(unit)
+        .span(span)
+        .height(8)
+        .interval("5s")
+        .fill_opacity(10)
     )
 
 
@@ -94,13 +107,22 @@ def right_axis(panel: timeseries.Panel, series: str, unit: str) -> timeseries.Pa
 
 
 def xy_panel(title: str, query: str, x: str, unit: str, span: int = 8) -> xychart.Panel:
-    """Users (or any `x` column) against every other column, one series per run."""
+    """Users (or any `x` column) against every other column, one series per run.
+
+    Table format: InfluxQL's time-series format splits columns into separate frames, while the
+    XY chart needs x and y in one frame (one frame per run, from GROUP BY run_id)."""
     matcher = xychart.MatcherConfig().id("byName").options(x)
     series = xychart.XYSeriesConfig().x(xychart.XychartXYSeriesConfigX().matcher(matcher))
     return (
-        xychart.Panel().title(title).datasource(DATASOURCE)
-        .targets(targets([query], alias="$tag_run_id")).unit(unit)
-        .mapping(xy_m.SeriesMapping.AUTO).series([series]).span(span).height(9)
+        xychart.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .targets(targets([query], result_format="table"))
+        .unit(unit)
+        .mapping(xy_m.SeriesMapping.AUTO)
+        .series([series])
+        .span(span)
+        .height(9)
         .show(xy_m.XYShowMode.POINTS_AND_LINES)
     )
 
@@ -110,18 +132,28 @@ def table_panel(
 ) -> table.Panel:
     """A table of `queries`; `units` maps column names to Grafana units."""
     panel = (
-        table.Panel().title(title).datasource(DATASOURCE)
-        .targets(targets(queries, result_format="table")).span(span).height(9)
+        table.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .targets(targets(queries, result_format="table"))
+        .span(span)
+        .height(9)
     )
     for column, unit in units.items():
-        panel = panel.override_by_name(column, [dash_m.DynamicConfigValue(id_val="unit", value=unit)])
+        panel = panel.override_by_name(
+            column, [dash_m.DynamicConfigValue(id_val="unit", value=unit)]
+        )
     return panel
 
 
 def tag_variable(name: str, label: str, query: str, multi: bool = True) -> dash_b.QueryVariable:
     variable = (
-        dash_b.QueryVariable(name).label(label).datasource(DATASOURCE).query(query)
-        .refresh(dash_m.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dash_m.VariableSort.ALPHABETICAL_ASC)
+        dash_b.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(query)
+        .refresh(dash_m.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dash_m.VariableSort.ALPHABETICAL_ASC)
     )
     if multi:
         variable = variable.multi(True).include_all(True).all_value(".*")

@@ -1,4 +1,4 @@
-"""The "Scaling curves" and "Run comparison" dashboards, both fed by `llm_stage` (one point per level).
+"""The "Scaling curves" and "Run comparison" dashboards, fed by `llm_stage` (a point per level).
 
 Scaling: users against output tok/s, TTFT p50/p95 and peak VRAM, one line per run, plus a
 per-level table. Comparison: the reference table's layout, a baseline run against each other run
@@ -19,8 +19,14 @@ COMPARISON_UID = "loadgen-comparison"
 BASELINE_VAR = "baseline"
 _ST = LLM_STAGE
 TABLE_FIELDS = (
-    "req_s", "output_tok_s", "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "e2e_p95_ms",
-    "error_rate", "peak_vram_bytes",
+    "req_s",
+    "output_tok_s",
+    "ttft_p50_ms",
+    "ttft_p95_ms",
+    "ttft_p99_ms",
+    "e2e_p95_ms",
+    "error_rate",
+    "peak_vram_bytes",
 )
 CURVES = (
     ("Users vs aggregate output tok/s", ("output_tok_s",), "none"),
@@ -83,7 +89,9 @@ def _comparison_transforms() -> list[dash_m.DataTransformerConfig]:
     order += [f"{who} {suffix}" for _, suffix in COMPARED[1:] for who in ("baseline", "run")]
     binary = {"left": "run tok/s", "operator": "/", "right": "baseline tok/s"}
     return [
-        dash_m.DataTransformerConfig(id_val="joinByField", options={"byField": "users", "mode": "outer"}),
+        dash_m.DataTransformerConfig(
+            id_val="joinByField", options={"byField": "users", "mode": "outer"}
+        ),
         dash_m.DataTransformerConfig(
             id_val="calculateField",
             options={"mode": "binary", "binary": binary, "alias": "ratio", "replaceFields": False},
@@ -103,14 +111,17 @@ def build_comparison() -> dash_b.Dashboard:
     queries = [comparison_query(BASELINE_VAR, "baseline"), comparison_query(RUN_VAR, "run")]
     side_by_side = (
         p.table_panel(
-            f"${BASELINE_VAR} vs ${RUN_VAR}: per level", queries,
+            f"${BASELINE_VAR} vs ${RUN_VAR}: per level",
+            queries,
             {"baseline VRAM bytes": "decbytes", "run VRAM bytes": "decbytes", "ratio": "suffix:x"},
         )
-        .transformations(_comparison_transforms()).repeat(RUN_VAR).repeat_direction("v")
+        .transformations(_comparison_transforms())
+        .repeat(RUN_VAR)
+        .repeat_direction("v")
     )
     board = board.with_panel(side_by_side)
     for title, names, unit in CURVES:
         curve = p.xy_panel(title, stage_query(names, BASELINE_VAR, narrow=False), "users", unit)
-        extra = p.InfluxQuery("B", stage_query(names, RUN_VAR, narrow=False), alias="$tag_run_id")
+        extra = p.InfluxQuery("B", stage_query(names, RUN_VAR, narrow=False), "table")
         board = board.with_panel(curve.with_target(extra))
     return board

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from loadgen.report.runs import LevelRow, RunData  # noqa: E402
+from loadgen.report.runs import LevelRow, RunData
 
 FIG_SIZE_IN = (7.0, 4.2)
 PNG_DPI = 120
@@ -118,7 +118,9 @@ def _vram(ax: Axes, runs: Sequence[RunData]) -> None:
         drawn = True
         ax.plot(x, y, marker="o", color=_color(i), label=f"{run.label} peak")
         if run.vram_idle_bytes:
-            ax.axhline(run.vram_idle_bytes / 1e9, ls=":", color=_color(i), label=f"{run.label} idle")
+            ax.axhline(
+                run.vram_idle_bytes / 1e9, ls=":", color=_color(i), label=f"{run.label} idle"
+            )
     if not drawn:
         _no_data(ax, "VRAM samples (run with --sidecar)")
     ax.set_ylabel("VRAM (GB)")
@@ -137,6 +139,27 @@ def _ttft_time(ax: Axes, runs: Sequence[RunData]) -> None:
             ax.scatter(xs, ys, s=6, alpha=0.5, color=_color(i), label=run.label)
     if not any(run.ttft_points for run in runs):
         _no_data(ax, "successful requests")
+    if len(runs) == 1:
+        _shade_windows(ax, runs[0])
     ax.set_xlabel("seconds since the run's first request")
     ax.set_ylabel("TTFT (ms)")
     ax.set_ylim(bottom=0)
+
+
+def _shade_windows(ax: Axes, run: RunData) -> None:
+    """Grey bands: each level's steady window (warmup excluded), labelled with its users."""
+    t0 = run.first_send_unix_ns
+    for level in run.levels if t0 is not None else ():
+        start, end = level.window_start_unix_ns, level.window_end_unix_ns
+        if start is None or end is None or t0 is None:
+            continue
+        ax.axvspan((start - t0) / 1e9, (end - t0) / 1e9, color="0.9", lw=0, zorder=0)
+        ax.text(
+            (start - t0) / 1e9,
+            1.0,
+            f" {level.users} user{'s' if level.users != 1 else ''}",
+            transform=ax.get_xaxis_transform(),
+            va="top",
+            fontsize="small",
+            color="0.3",
+        )

@@ -66,6 +66,7 @@ class RunData:
     vram_idle_bytes: int | None
     engine: str = ""
     model: str = ""
+    first_send_unix_ns: int | None = None  # the zero of `ttft_points`
 
 
 def load_run(path: str | Path) -> RunData:
@@ -91,6 +92,7 @@ def load_run(path: str | Path) -> RunData:
         vram_idle_bytes=vram_idle,
         engine=_str(info, "engine"),
         model=_str(info, "model"),
+        first_send_unix_ns=min((r.wall_send_unix_ns for r in records), default=None),
     )
 
 

@@ -42,14 +42,29 @@ def fmt_ratio(num: float | None, den: float | None) -> str:
 def level_table(run: RunData) -> Table:
     """One run: every level with throughput, latency percentiles, errors and VRAM."""
     header = (
-        "users", "req/s", "output tok/s", "TTFT p50 ms", "TTFT p95 ms", "TTFT p99 ms",
-        "E2E p95 ms", "requests", "errors %", "peak VRAM GB",
+        "users",
+        "req/s",
+        "output tok/s",
+        "TTFT p50 ms",
+        "TTFT p95 ms",
+        "TTFT p99 ms",
+        "E2E p95 ms",
+        "requests",
+        "errors %",
+        "peak VRAM GB",
     )
     rows = tuple(
         (
-            str(r.users), fmt_num(r.req_s, 2), fmt_num(r.output_tok_s), fmt_num(r.ttft_p50_ms),
-            fmt_num(r.ttft_p95_ms), fmt_num(r.ttft_p99_ms), fmt_num(r.e2e_p95_ms),
-            str(r.requests), f"{r.error_pct:.1f}", fmt_gb(r.vram_peak_bytes),
+            str(r.users),
+            fmt_num(r.req_s, 2),
+            fmt_num(r.output_tok_s),
+            fmt_num(r.ttft_p50_ms),
+            fmt_num(r.ttft_p95_ms),
+            fmt_num(r.ttft_p99_ms),
+            fmt_num(r.e2e_p95_ms),
+            str(r.requests),
+            f"{r.error_pct:.1f}",
+            fmt_gb(r.vram_peak_bytes),
         )
         for r in run.levels
     )
@@ -88,8 +103,7 @@ def _comparison_row(runs: Sequence[RunData], users: int) -> tuple[str, ...]:
     cells += [fmt_num(t) for t in tok]
     cells += [fmt_ratio(t, tok[0]) for t in tok[1:]]
     cells += [
-        f"{fmt_num(lv.ttft_p50_ms)} / {fmt_num(lv.ttft_p95_ms)}" if lv else MISSING
-        for lv in levels
+        f"{fmt_num(lv.ttft_p50_ms)} / {fmt_num(lv.ttft_p95_ms)}" if lv else MISSING for lv in levels
     ]
     cells += [fmt_gb(lv.vram_peak_bytes) if lv else MISSING for lv in levels]
     return tuple(cells)
@@ -102,7 +116,10 @@ def render_text(table: Table) -> str:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        padded = (c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = (
+            c.rjust(w) if i else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
         return "| " + " | ".join(padded) + " |"
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"

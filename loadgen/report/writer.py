@@ -64,7 +64,8 @@ def _notes(runs: Sequence[RunData]) -> list[str]:
         )
     notes.append(
         "Throughput counts output tokens of requests finished inside each level's steady "
-        "window (warmup excluded); percentiles come from the run's merged histograms."
+        "window (warmup excluded). Per-level numbers are read from each run's summary.json, "
+        "VRAM from its sidecar.jsonl."
     )
     return notes
 

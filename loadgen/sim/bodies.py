@@ -53,7 +53,7 @@ def _int(value: Any, name: str, minimum: int) -> int | None:
         raise BadRequest(f"{name} must be an integer")
     if value < minimum:
         raise BadRequest(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return int(value)
 
 
 def _bool(value: Any, name: str, default: bool) -> bool:
@@ -108,8 +108,8 @@ def parse_openai(body: Any, kind: Kind) -> SimRequest:
     """POST /v1/chat/completions or /v1/completions."""
     b = _obj(body)
     model = _model(b)
-    tokens_in = _messages_tokens(b.get("messages")) if kind == "chat" else _prompt_tokens(
-        b.get("prompt")
+    tokens_in = (
+        _messages_tokens(b.get("messages")) if kind == "chat" else _prompt_tokens(b.get("prompt"))
     )
     if _int(b.get("n"), "n", 1) not in (None, 1):
         raise BadRequest("n > 1 is not supported by the simulator")
@@ -133,9 +133,7 @@ def parse_openai(body: Any, kind: Kind) -> SimRequest:
         ignore_eos=_bool(b.get("ignore_eos"), "ignore_eos", False),
         seed=_int(b.get("seed"), "seed", -(2**63)),
         include_usage=_bool(opts.get("include_usage"), "include_usage", False),
-        continuous_usage=_bool(
-            opts.get("continuous_usage_stats"), "continuous_usage_stats", False
-        ),
+        continuous_usage=_bool(opts.get("continuous_usage_stats"), "continuous_usage_stats", False),
     )
 
 

@@ -26,11 +26,17 @@ from loadgen.sim.truth import TruthRow
 from loadgen.tokens import words
 
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
-_ERR_TYPES = {400: "BadRequestError", 429: "RateLimitError", 500: "InternalServerError",
-              503: "ServiceUnavailableError"}
-_FAULT_STATUS = {"http500": (500, "internal server error (injected fault)"),
-                 "busy503": (503, BUSY_MESSAGE),
-                 "rate429": (429, "rate limit exceeded, retry later (injected fault)")}
+_ERR_TYPES = {
+    400: "BadRequestError",
+    429: "RateLimitError",
+    500: "InternalServerError",
+    503: "ServiceUnavailableError",
+}
+_FAULT_STATUS = {
+    "http500": (500, "internal server error (injected fault)"),
+    "busy503": (503, BUSY_MESSAGE),
+    "rate429": (429, "rate limit exceeded, retry later (injected fault)"),
+}
 
 Format = OpenAIFormat | OllamaFormat
 
@@ -38,8 +44,16 @@ Format = OpenAIFormat | OllamaFormat
 class Job:
     """A request admitted past validation: its format, sequence, text and truth row."""
 
-    def __init__(self, state: SimState, req: SimRequest, row: TruthRow, fault: Fault | None,
-                 n_out: int, finish: str, seed: int) -> None:
+    def __init__(
+        self,
+        state: SimState,
+        req: SimRequest,
+        row: TruthRow,
+        fault: Fault | None,
+        n_out: int,
+        finish: str,
+        seed: int,
+    ) -> None:
         self.state, self.req, self.row, self.fault = state, req, row, fault
         fmt_cls = OpenAIFormat if req.api == "openai" else OllamaFormat
         self.fmt: Format = fmt_cls(req, row.request_id)
@@ -55,9 +69,13 @@ class Job:
         first = seq.first_token_ns or arrival
         last = seq.last_token_ns or first
         return Outcome(
-            tokens_in=self.req.tokens_in, tokens_out=seq.tokens_out, finish_reason=self.finish,
-            total_ns=last - arrival, load_ns=self.submit_ns - arrival,
-            prefill_ns=seq.prefill_ns, eval_ns=last - first,
+            tokens_in=self.req.tokens_in,
+            tokens_out=seq.tokens_out,
+            finish_reason=self.finish,
+            total_ns=last - arrival,
+            load_ns=self.submit_ns - arrival,
+            prefill_ns=seq.prefill_ns,
+            eval_ns=last - first,
         )
 
     def mark_written(self, n_tokens: int) -> None:
@@ -74,8 +92,11 @@ async def handle(state: SimState, request: web.Request, api: Api, kind: Kind) ->
     """The route handler of every generation endpoint."""
     n = state.next_id()
     row = TruthRow(
-        request_id=request.headers.get("x-request-id") or f"sim-{n}", route=request.path,
-        api=api, arrival_mono_ns=time.perf_counter_ns(), wall_arrival_unix_ns=time.time_ns(),
+        request_id=request.headers.get("x-request-id") or f"sim-{n}",
+        route=request.path,
+        api=api,
+        arrival_mono_ns=time.perf_counter_ns(),
+        wall_arrival_unix_ns=time.time_ns(),
     )
     try:
         resp = await _handle(state, request, api, kind, row, n)
@@ -89,8 +110,9 @@ async def handle(state: SimState, request: web.Request, api: Api, kind: Kind) ->
         state.truth.write(row)
 
 
-async def _handle(state: SimState, request: web.Request, api: Api, kind: Kind, row: TruthRow,
-                  n: int) -> web.StreamResponse:
+async def _handle(
+    state: SimState, request: web.Request, api: Api, kind: Kind, row: TruthRow, n: int
+) -> web.StreamResponse:
     try:
         body = json.loads(await request.read())
         req = parse_openai(body, kind) if api == "openai" else parse_ollama(body, kind)
@@ -98,8 +120,12 @@ async def _handle(state: SimState, request: web.Request, api: Api, kind: Kind, r
         n_out, finish = output_plan(req, state.profile, seed)
     except (ValueError, BadRequest) as exc:  # JSONDecodeError and UnicodeDecodeError included
         row.error = f"bad request: {exc}"[:200]
-        return error_response(state, api, 400, str(exc) if isinstance(exc, BadRequest) else
-                              f"invalid JSON body: {exc}")
+        return error_response(
+            state,
+            api,
+            400,
+            str(exc) if isinstance(exc, BadRequest) else f"invalid JSON body: {exc}",
+        )
     row.tokens_in = req.tokens_in
     fault = state.faults.draw()
     row.fault = fault.name if fault else None
@@ -127,8 +153,9 @@ async def _handle(state: SimState, request: web.Request, api: Api, kind: Kind, r
             state.book.queue.observe(row.queue_wait_ns / 1e9)
 
 
-def error_response(state: SimState, api: Api, status: int, message: str,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    state: SimState, api: Api, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """An error in the wire format of the route's API."""
     if api == "ollama":
         body = ollama_error(message)
@@ -139,7 +166,9 @@ def error_response(state: SimState, api: Api, status: int, message: str,
 
 def _fault_response(state: SimState, api: Api, fault: Fault) -> web.Response:
     status, message = _FAULT_STATUS[fault.name]
-    headers = {"Retry-After": f"{max(1, round(fault.param_s))}"} if fault.name == "rate429" else None
+    headers = (
+        {"Retry-After": f"{max(1, round(fault.param_s))}"} if fault.name == "rate429" else None
+    )
     return error_response(state, api, status, message, headers)
 
 
@@ -163,8 +192,9 @@ async def _stream(request: web.Request, job: Job) -> web.StreamResponse:
     while job.sent < target:
         upto = await _next_tokens(job, fault_at if job.sent < fault_at else target)
         last = upto == target
-        await resp.write(job.fmt.tokens(job.texts[job.sent:upto], job.sent,
-                                        job.finish if last else None))
+        await resp.write(
+            job.fmt.tokens(job.texts[job.sent : upto], job.sent, job.finish if last else None)
+        )
         job.mark_written(upto - job.sent)
         if job.sent == fault_at and job.fault is not None:
             stop = await _mid_stream_fault(request, resp, job, job.fault)
@@ -175,8 +205,9 @@ async def _stream(request: web.Request, job: Job) -> web.StreamResponse:
     return resp
 
 
-async def _mid_stream_fault(request: web.Request, resp: web.StreamResponse, job: Job,
-                            fault: Fault) -> bool:
+async def _mid_stream_fault(
+    request: web.Request, resp: web.StreamResponse, job: Job, fault: Fault
+) -> bool:
     """Apply a mid-stream fault; True when the stream must end here."""
     if fault.name == "stall":
         await asyncio.sleep(fault.param_s)
@@ -205,7 +236,8 @@ def reset_connection(request: web.Request) -> None:
 async def _whole(request: web.Request, job: Job) -> web.StreamResponse:
     target = job.seq.tokens_target
     while job.seq.state != "finished":
-        await _next_tokens(job, target)
+        await job.wake.wait()
+        job.wake.clear()
     fault = job.fault
     if fault is not None and fault.name == "reset":
         reset_connection(request)
@@ -216,10 +248,15 @@ async def _whole(request: web.Request, job: Job) -> web.StreamResponse:
     payload = json.dumps(job.fmt.body(text, job.outcome())).encode()
     if fault is not None and fault.name == "malformed":
         payload = payload[: len(payload) // 2] + b"\x00{"
-    elif fault is not None and fault.name == "cut":
-        payload = payload[: len(payload) // 2]
-    resp = web.Response(body=payload, content_type="application/json")
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.content_length = len(payload)
     await resp.prepare(request)
+    if fault is not None and fault.name == "cut":  # half the promised body, then FIN
+        await resp.write(payload[: len(payload) // 2])
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    await resp.write(payload)
     await resp.write_eof()
     job.mark_written(target)
     return resp

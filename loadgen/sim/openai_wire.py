@@ -129,6 +129,11 @@ class OpenAIFormat:
 def openai_error(engine: str, status: int, message: str, err_type: str) -> dict[str, Any]:
     """vLLM's error body, or OpenAI's `{"error": {...}}` (what Ollama's /v1 routes send)."""
     if engine == "vllm":
-        return {"object": "error", "message": message, "type": err_type, "param": None,
-                "code": status}
+        return {
+            "object": "error",
+            "message": message,
+            "type": err_type,
+            "param": None,
+            "code": status,
+        }
     return {"error": {"message": message, "type": err_type, "param": None, "code": None}}

@@ -133,9 +133,7 @@ def run(
         profile = load_profile(profile)
     if not isinstance(faults, FaultSpec):
         faults = parse_faults(faults)
-    asyncio.run(
-        _serve(profile, host, port, truth_path, faults, seed, time_scale, announce)
-    )
+    asyncio.run(_serve(profile, host, port, truth_path, faults, seed, time_scale, announce))
 
 
 async def _serve(
@@ -148,8 +146,9 @@ async def _serve(
     time_scale: float,
     announce: Callable[[RunningSim], None] | None,
 ) -> None:
-    sim = await start(profile, host, port, truth_path=truth_path, faults=faults, seed=seed,
-                      time_scale=time_scale)
+    sim = await start(
+        profile, host, port, truth_path=truth_path, faults=faults, seed=seed, time_scale=time_scale
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -21,8 +22,11 @@ from loadgen.sinks.influx_settings import InfluxSettings
 from loadgen.sinks.line_protocol import LinePoint, encode
 from loadgen.sinks.spool import REJECTED_NAME, Spool
 
+# A point, or a function that builds it: the flusher builds it, off the caller's hot path.
+PointLike = LinePoint | Callable[[], LinePoint]
+
 log = logging.getLogger("loadgen.influx")
-ENCODE_CHUNK_POINTS = 200  # yield to other greenlets between chunks while encoding a batch
+ENCODE_CHUNK_POINTS = 50  # yield to other greenlets between chunks while encoding a batch
 BACKOFF_BASE_S = 0.25
 
 
@@ -56,9 +60,11 @@ class SinkReport:
 class _Batch:
     """Points taken from the buffer; resolved exactly once (delivered, spilled or rejected)."""
 
-    def __init__(self, points: list[LinePoint]) -> None:
+    def __init__(self, points: list[PointLike]) -> None:
         self.points = points
-        self.body = b""
+        self.body = b""  # line protocol, for the spool
+        self.gzipped = b""  # what is sent
+        self.unbuilt = 0  # lazy points whose builder failed (counted as dropped)
         self.done = False
 
 
@@ -84,11 +90,12 @@ class InfluxSink:
         self._rejected = Spool(spool_path.with_name(REJECTED_NAME))
         self._report_path = report_path
         self._clock = clock
-        self._buf: deque[LinePoint] = deque()
+        self._buf: deque[PointLike] = deque()
         self._oldest_s = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards a batch's fate (flusher vs close), not the buffer
         self._wake = threading.Event()
         self._closing = threading.Event()
+        self._closed = False
         self._deadline_s = float("inf")
         self._down_since_s: float | None = None
         self._inflight: _Batch | None = None
@@ -104,25 +111,35 @@ class InfluxSink:
         self._thread.start()
         return self
 
-    def write(self, points: Iterable[LinePoint]) -> None:
-        """Enqueue points; never does network I/O. Beyond `buffer_points`, or after close,
-        points go straight to the spool file."""
+    def write(self, points: Iterable[PointLike]) -> None:
+        """Enqueue points; never does network I/O and takes no lock. Beyond `buffer_points`,
+        or after close, points go straight to the spool file."""
         pts = points if isinstance(points, list) else list(points)
-        overflow: list[LinePoint] = []
-        with self._lock:
-            if self._closing.is_set() and self._thread is None:
-                overflow = pts
-            else:
-                room = self.settings.buffer_points - len(self._buf)
-                if not self._buf:
-                    self._oldest_s = self._clock()
-                self._buf.extend(pts[:room] if room < len(pts) else pts)
-                overflow = pts[room:] if room < len(pts) else []
-            wake = len(self._buf) >= self.settings.batch_points
-        if overflow:
-            self._spill(_Batch(overflow), "buffer full")
-        if wake:
+        if self._closed:
+            self._spill(_Batch(pts), "sink closed")
+            return
+        room = self.settings.buffer_points - len(self._buf)
+        if not self._buf:
+            self._oldest_s = self._clock()
+        if room >= len(pts):
+            self._buf.extend(pts)  # deque.extend/popleft are atomic: no lock on the hot path
+        else:
+            self._buf.extend(pts[: max(room, 0)])
+            self._spill(_Batch(pts[max(room, 0) :]), "buffer full")
+        if self._closed:  # close() drained the buffer while we were adding (threads only)
+            self._spill(_Batch(self._drain()), "sink closed")
+        if len(self._buf) >= self.settings.batch_points:
             self._wake.set()
+
+    def _drain(self, limit: int | None = None) -> list[PointLike]:
+        """Pop up to `limit` points; each point is popped by exactly one caller."""
+        out: list[PointLike] = []
+        try:
+            while limit is None or len(out) < limit:
+                out.append(self._buf.popleft())
+        except IndexError:
+            pass
+        return out
 
     def pending(self) -> int:
         """Points waiting in the buffer (not counting a batch being sent)."""
@@ -141,11 +158,9 @@ class InfluxSink:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
-        with self._lock:
-            leftover = list(self._buf)
-            self._buf.clear()
-            self._thread = None
-            inflight = self._inflight
+        self._closed = True
+        leftover = self._drain()
+        inflight = self._inflight
         if inflight is not None:  # the flusher is stuck in a request: keep its batch too
             self._spill(inflight, "close timed out")
         if leftover:
@@ -169,22 +184,19 @@ class InfluxSink:
     def _next_batch(self) -> _Batch | None:
         """Wait for a full batch, an old enough point, or close; None when closed and empty."""
         while True:
-            with self._lock:
-                n = len(self._buf)
-                age_s = self._clock() - self._oldest_s if n else 0.0
-                closing = self._closing.is_set()
-                if closing and self._clock() >= self._deadline_s:
-                    return None  # close() spills what is left in one append
-                if n and (
-                    closing or n >= self.settings.batch_points or age_s >= self._interval_s()
-                ):
-                    take = min(n, self.settings.batch_points)
-                    batch = _Batch([self._buf.popleft() for _ in range(take)])
-                    self._oldest_s = self._clock()
+            n = len(self._buf)
+            age_s = self._clock() - self._oldest_s if n else 0.0
+            closing = self._closing.is_set()
+            if closing and self._clock() >= self._deadline_s:
+                return None  # close() spills what is left in one append
+            if n and (closing or n >= self.settings.batch_points or age_s >= self._interval_s()):
+                batch = _Batch(self._drain(self.settings.batch_points))
+                self._oldest_s = self._clock()
+                if batch.points:
                     self._inflight = batch
                     return batch
-                if closing:
-                    return None
+            elif closing:
+                return None
             self._wake.wait(max(0.01, self._interval_s() - age_s))
             self._wake.clear()
 
@@ -192,10 +204,10 @@ class InfluxSink:
         return self.settings.flush_interval_s
 
     def _deliver(self, batch: _Batch) -> None:
-        batch.body = self._encode(batch.points)
+        self._encode(batch)
         attempt = 0
         while not batch.done:
-            outcome = self._client.write(batch.body)
+            outcome = self._client.write(batch.gzipped, gzipped=True)
             if outcome.kind == "ok":
                 self._resolve(batch, "written")
                 self._recovered()
@@ -237,12 +249,30 @@ class InfluxSink:
             log.warning("InfluxDB %s: %s", self.settings.display_url, reason)
         self._last_error = reason
 
-    def _encode(self, points: list[LinePoint]) -> bytes:
-        chunks = []
-        for start in range(0, len(points), ENCODE_CHUNK_POINTS):
-            chunks.append(encode(points[start : start + ENCODE_CHUNK_POINTS]))
+    def _encode(self, batch: _Batch) -> None:
+        """Line protocol and its gzip, a chunk at a time: the hub is never held for long."""
+        raw: list[bytes] = []
+        gz: list[bytes] = []
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+        for start in range(0, len(batch.points), ENCODE_CHUNK_POINTS):
+            raw.append(self._lines(batch, batch.points[start : start + ENCODE_CHUNK_POINTS]))
+            gz.append(compressor.compress(raw[-1]))
             time.sleep(0)  # a cooperative yield under gevent, a GIL hand-off in a thread
-        return b"".join(chunks)
+        gz.append(compressor.flush())
+        batch.body, batch.gzipped = b"".join(raw), b"".join(gz)
+
+    def _lines(self, batch: _Batch, points: list[PointLike]) -> bytes:
+        """Line protocol of points, building the lazy ones; a builder that fails is a bug,
+        counted as dropped and logged, never a dead flusher."""
+        built: list[LinePoint] = []
+        for p in points:
+            try:
+                built.append(p if isinstance(p, LinePoint) else p())
+            except Exception as exc:  # the flusher must survive any record
+                self._counts["dropped"] += 1
+                batch.unbuilt += 1
+                self._note_error(f"cannot build a point: {type(exc).__name__}: {exc}")
+        return encode(built)
 
     def _resolve(self, batch: _Batch, outcome: str) -> bool:
         """Count a batch once; False if it was already resolved elsewhere (close)."""
@@ -252,7 +282,7 @@ class InfluxSink:
             batch.done = True
             if self._inflight is batch:
                 self._inflight = None
-            self._counts[outcome] += len(batch.points)
+            self._counts[outcome] += len(batch.points) - batch.unbuilt
             return True
 
     def _spill(
@@ -260,7 +290,7 @@ class InfluxSink:
     ) -> None:
         spool = spool or self._spool
         try:
-            spool.append(batch.body or encode(batch.points))
+            spool.append(batch.body or self._lines(batch, batch.points))
         except OSError as exc:
             self._note_error(f"cannot write {spool.path}: {exc.strerror}")
             self._resolve(batch, "dropped")

@@ -47,15 +47,18 @@ class InfluxHttp:
         timeout = urllib3.Timeout(connect=min(3.0, settings.timeout_s), read=settings.timeout_s)
         self._pool = urllib3.PoolManager(num_pools=2, maxsize=2, timeout=timeout, retries=False)
 
-    def write(self, body: bytes) -> WriteOutcome:
-        """POST newline-separated line protocol (uncompressed; gzip'd here)."""
+    def write(self, body: bytes, gzipped: bool = False) -> WriteOutcome:
+        """POST newline-separated line protocol; gzip'd here unless `gzipped` already."""
         path, params = _write_target(self.settings)
         headers = {**_auth_headers(self.settings), "Content-Encoding": "gzip"}
         headers["Content-Type"] = "text/plain; charset=utf-8"
         url = f"{self.settings.url}{path}?{urllib.parse.urlencode(params)}"
         try:
             resp = self._pool.request(
-                "POST", url, body=gzip.compress(body, compresslevel=1), headers=headers
+                "POST",
+                url,
+                body=body if gzipped else gzip.compress(body, compresslevel=1),
+                headers=headers,
             )
         except urllib3.exceptions.HTTPError as exc:
             return WriteOutcome("retry", None, _one_line(f"connection error: {type(exc).__name__}"))

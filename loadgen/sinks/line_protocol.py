@@ -6,15 +6,32 @@ which would block a gevent hub; tests check this encoder against `Point` as the 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 FieldValue = bool | int | float | str
 
-_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " "})
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\r": " "})
-_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": " ", "\r": " "})
+
+@functools.lru_cache(maxsize=16384)
+def _escape_key(text: str) -> str:
+    """Tag keys, tag values and field keys (few distinct values: cached)."""
+    return (
+        text.replace("\n", " ")
+        .replace("\r", " ")
+        .replace(",", r"\,")
+        .replace("=", r"\=")
+        .replace(" ", r"\ ")
+    )
+
+
+def _escape_measurement(text: str) -> str:
+    return text.replace("\n", " ").replace("\r", " ").replace(",", r"\,").replace(" ", r"\ ")
+
+
+def _escape_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +58,9 @@ class LinePoint:
 
     def to_line(self) -> str:
         """The point as one line of line protocol, without the trailing newline."""
-        head = self.measurement.translate(_MEASUREMENT_ESCAPES)
-        tags = "".join(
-            f",{k.translate(_KEY_ESCAPES)}={v.translate(_KEY_ESCAPES)}" for k, v in self.tags
-        )
-        fields = ",".join(f"{k.translate(_KEY_ESCAPES)}={_value(v)}" for k, v in self.fields)
+        head = _escape_measurement(self.measurement)
+        tags = "".join(f",{_escape_key(k)}={_escape_key(v)}" for k, v in self.tags)
+        fields = ",".join(f"{_escape_key(k)}={_value(v)}" for k, v in self.fields)
         return f"{head}{tags} {fields} {self.time_ns}"
 
 
@@ -61,7 +76,7 @@ def _value(value: FieldValue) -> str:
         return f"{value}i"
     if isinstance(value, float):
         return repr(value)
-    return f'"{value.translate(_STRING_ESCAPES)}"'
+    return f'"{_escape_string(value)}"'
 
 
 def encode(points: Iterable[LinePoint]) -> bytes:

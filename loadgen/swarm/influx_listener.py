@@ -1,6 +1,6 @@
 """Locust plugin: loadgen's swarm events → InfluxDB, from the master and from every worker.
 
-Event handlers only build a point and enqueue it; the sink's flusher runs as a greenlet.
+Event handlers only enqueue a point's builder; the sink's flusher (a greenlet) builds and sends.
 Flags: --influx-url, --influx-flavour, ... (also INFLUX_*); unset URL = off.
 """
 
@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from loadgen.sinks.influx import InfluxSink, SinkReport
 from loadgen.sinks.influx_http import preflight
 from loadgen.sinks.influx_settings import ENV_VARS, FLAVOURS, SECRET_NAMES, InfluxSettings
 from loadgen.sinks.influx_settings import settings_from as _settings_from
+from loadgen.sinks.line_protocol import LinePoint
 from loadgen.sinks.spool import SPOOL_NAME
 from loadgen.swarm import events
 from loadgen.swarm.session import worker_id
@@ -32,52 +34,67 @@ CLOSE_TIMEOUT_S = 10.0
 
 
 class InfluxListener:
-    """The one sink of this process, started at test_start and closed when Locust quits."""
+    """The one sink of this process. Preflight runs at init (master/local) or test_start
+    (workers); the sink opens once the run context exists, and closes when Locust quits.
+    Points made before that wait in `pending` (as builders, so they get the run's tags)."""
 
     def __init__(self) -> None:
         self.environment: Any = None
+        self.settings: InfluxSettings | None = None
         self.sink: InfluxSink | None = None
         self.tags: dict[str, str] = {}
+        self.pending: list[Callable[[], LinePoint]] = []
         self.final: SinkReport | None = None
 
-    def settings(self) -> InfluxSettings | None:
+    def configured(self) -> InfluxSettings | None:
+        """Settings from the options (the master's, on a worker) and INFLUX_*; no I/O."""
         options = getattr(self.environment, "parsed_options", None)
         values = {name: getattr(options, f"influx_{name}", None) for name in ENV_VARS}
         return _settings_from(values, os.environ)
 
     def check(self) -> None:
-        """Preflight on the master/local runner: exit 2 with one line before any load."""
-        if isinstance(self.environment.runner, WorkerRunner):
-            return
+        """Preflight: on the master/local runner a failure exits 2 with one line before any
+        load; on a worker (the master passed it) it is logged and failed writes spill."""
+        settings = None
         try:
-            settings = self.settings()
-            if settings is not None:
-                preflight(settings)
+            settings = self.configured()
+            self.settings = preflight(settings) if settings is not None else None
         except LoadgenError as exc:
-            print(f"loadgen: error: {exc}", file=sys.stderr)
-            sys.exit(exc.exit_code)
-
-    def start(self) -> InfluxSink | None:
-        if self.sink is not None or self.environment is None:
-            return self.sink
-        settings = self.settings()
-        if settings is None:
-            return None
-        try:
-            settings = preflight(settings)
-        except LoadgenError as exc:  # the master passed it: keep going, spill what fails
+            if not isinstance(self.environment.runner, WorkerRunner):
+                print(f"loadgen: error: {exc}", file=sys.stderr)
+                sys.exit(exc.exit_code)
             log.error("InfluxDB preflight failed in this worker: %s", exc)
-            settings = settings.with_flavour("v1" if settings.db else "v2")
+            if settings is not None:
+                self.settings = settings.with_flavour("v1" if settings.db else "v2")
+
+    def write(self, build: Callable[[], LinePoint]) -> None:
+        """Hot path: enqueue the point's builder; the sink's flusher builds it (or keep it
+        until the sink opens)."""
+        if self.sink is None and not self._open():
+            if self.settings is not None:
+                self.pending.append(build)
+            return
+        assert self.sink is not None
+        self.sink.write([build])
+
+    def _open(self, fallback: bool = False) -> bool:
         context = events.current_run()
-        run_id = context.run_id if context else "unknown"
-        results = Path(context.results_dir) if context else Path("results") / run_id
+        if self.settings is None or self.environment is None or (context is None and not fallback):
+            return False
         if context is not None:
+            results = Path(context.results_dir)
             self.tags = schema.run_tags(
-                run_id, context.engine, context.model, context.api, context.user_class
+                context.run_id, context.engine, context.model, context.api, context.user_class
             )
-        self.sink = InfluxSink(settings, results / SPOOL_NAME, results / self._report_name())
+        else:
+            run_id = getattr(self.environment.parsed_options, "run_id", "") or "unknown"
+            results = Path(getattr(self.environment.parsed_options, "results", "") or "results")
+            results = results if results.name == run_id else results / run_id
+        self.sink = InfluxSink(self.settings, results / SPOOL_NAME, results / self._report_name())
         self.sink.start()
-        return self.sink
+        pending, self.pending = self.pending, []
+        self.sink.write(pending)
+        return True
 
     def _report_name(self) -> str:
         if isinstance(self.environment.runner, WorkerRunner):
@@ -85,6 +102,8 @@ class InfluxListener:
         return "influx.json"
 
     def close(self) -> SinkReport | None:
+        if self.sink is None and self.pending:
+            self._open(fallback=True)
         if self.sink is None:
             return self.final
         sink, self.sink = self.sink, None
@@ -94,31 +113,26 @@ class InfluxListener:
         return self.final
 
     def on_request(self, record: RequestRecord, **_kw: Any) -> None:
-        sink = self.sink or self.start()
-        if sink is not None:
-            sink.write([schema.request_point(record, self.tags)])
+        self.write(lambda: schema.request_point(record, self.tags))
 
     def on_interval(self, worker: str, wall_unix_ns: int, **kw: Any) -> None:
-        sink = self.sink or self.start()
-        if sink is not None:
-            counts = {k: kw.get(k, 0) for k in ("requests", "errors", "output_tokens", "users")}
-            point = schema.interval_point(
-                self.tags, worker, wall_unix_ns, **counts, cpu_pct=float(kw.get("cpu_pct", 0.0))
+        counts = {k: int(kw.get(k, 0)) for k in ("requests", "errors", "output_tokens", "users")}
+        cpu_pct = float(kw.get("cpu_pct", 0.0))
+        self.write(
+            lambda: schema.interval_point(
+                self.tags, worker, wall_unix_ns, **counts, cpu_pct=cpu_pct
             )
-            sink.write([point])
+        )
 
     def on_stage(
         self, stage: Any, window_start_unix_ns: int, window_end_unix_ns: int, **_kw: Any
     ) -> None:
-        sink = self.sink or self.start()
-        if sink is not None:
-            point = schema.stage_point(stage, self.tags, window_start_unix_ns, window_end_unix_ns)
-            sink.write([point])
+        self.write(
+            lambda: schema.stage_point(stage, self.tags, window_start_unix_ns, window_end_unix_ns)
+        )
 
     def on_event(self, kind: str, text: str, wall_unix_ns: int, **_kw: Any) -> None:
-        sink = self.sink or self.start()
-        if sink is not None:
-            sink.write([schema.event_point(self.tags, kind, text, wall_unix_ns)])
+        self.write(lambda: schema.event_point(self.tags, kind, text, wall_unix_ns))
 
 
 def _describe(report: SinkReport) -> str:
@@ -152,12 +166,14 @@ def _add_arguments(parser: Any, **_kw: Any) -> None:
 
 def _on_init(environment: Any, **_kw: Any) -> None:
     listener.environment = environment
-    listener.check()
+    if not isinstance(environment.runner, WorkerRunner):
+        listener.check()
 
 
 def _on_test_start(environment: Any, **_kw: Any) -> None:
     listener.environment = environment
-    listener.start()
+    if listener.settings is None:  # a worker: the master's options have just arrived
+        listener.check()
 
 
 def _on_quitting(environment: Any, **_kw: Any) -> None:

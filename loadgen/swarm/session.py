@@ -92,11 +92,12 @@ class Session:
         """Open loop: the next scheduled send time (perf_counter_ns); None in closed loop."""
         if self.settings.rate_per_s <= 0:
             return None
+        # the share can change once the master says how many workers there are
+        rate = self.settings.rate_per_s * self.stage.rate_share
         if self._arrivals is None:
-            rate = self.settings.rate_per_s * self.stage.rate_share
-            self._arrivals = PoissonArrivals(
-                rate, self.settings.seed + zlib.crc32(self.worker.encode())
-            )
+            seed = self.settings.seed + zlib.crc32(self.worker.encode())
+            self._arrivals = PoissonArrivals(rate, seed)
+        self._arrivals.rate_per_s = rate
         return self._arrivals.take(time.perf_counter_ns())
 
     def chat_request(

@@ -21,16 +21,16 @@ import gevent
 if "trio" not in sys.modules:
     sys.modules["trio"] = None  # type: ignore[assignment]
 
-import openai  # noqa: E402
+import openai
+
+from loadgen.backends.base import ChatRequest, StreamResult
+from loadgen.backends.framing import StreamParser
+from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed
 
 # The SDK's first request computes platform headers, and platform.processor() runs `uname -p`
 # through (gevent's) subprocess, which can hang inside a running Locust user. Compute it once
 # now, at import, while the locustfile loads.
 platform.processor()
-
-from loadgen.backends.base import ChatRequest, StreamResult
-from loadgen.backends.framing import StreamParser
-from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed
 
 # Body keys the SDK's create() takes by name; everything else goes through extra_body.
 _SDK_PARAMS = ("model", "messages", "stream", "stream_options", "max_tokens", "temperature", "seed")

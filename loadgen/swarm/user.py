@@ -21,6 +21,7 @@ from loadgen.swarm.workload_source import workload_for
 from loadgen.workload import Workload
 
 _NS_PER_S = 1_000_000_000
+CONNECT_BACKOFF_S = 0.5
 
 
 class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
@@ -76,6 +77,8 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
                 transport, messages, turn_index, t_sched_ns, turn.max_tokens
             )
             if not record.ok:
+                if record.error_type == "connect":  # a down server: do not spin on it
+                    gevent.sleep(CONNECT_BACKOFF_S)
                 return
             replies.append(reply)
             t_sched_ns = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -14,8 +15,9 @@ from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_http import preflight
 from loadgen.sinks.influx_settings import InfluxSettings
 from tests.fixtures.influx import Influxd
-from tests.fixtures.net import loadgen_cmd
+from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.integration.test_influx_sink import request_points
+from tests.integration.test_influx_swarm import swarm_cmd
 
 OUTAGE_S = 20.0
 
@@ -53,6 +55,7 @@ def test_a_20_s_outage_mid_run_loses_nothing(
         time.sleep(0.1)
     controller.join()
     report = sink.close(timeout_s=10)
+    print(f"outage run: {report}")  # shown with -s: retries alone normally cover 20 s
     if report.spilled:  # the documented second step, should the retries have run out
         assert replay(server, db, tmp_path).returncode == 0
     assert written_while_down >= 3000  # the loop kept going during the outage
@@ -80,3 +83,40 @@ def test_server_down_until_the_end_then_replay(
         assert done.returncode == 0, done.stderr
         assert "loaded 500 points" in done.stdout
         assert server.count(db, "llm_request", "seq") == 500
+
+
+@pytest.mark.slow
+def test_a_swarm_run_rides_out_a_20_s_outage(
+    influxd_factory: Callable[..., Influxd], tmp_path: Path
+) -> None:
+    """A real swarm run (local runner, simulator target, v1): influxd is stopped for 20 s."""
+    server = influxd_factory()
+    db = server.create_db()
+    port = free_port()
+    results = tmp_path / "run"
+    window_ns: list[int] = []
+
+    def outage() -> None:
+        time.sleep(5.0)
+        server.stop()
+        window_ns.append(time.time_ns())
+        time.sleep(OUTAGE_S)
+        window_ns.append(time.time_ns())
+        server.start()
+
+    sim = loadgen_cmd("sim", "--port", str(port), "--time-scale", "0.25")
+    with running(sim, ready_url=f"http://{LOOPBACK}:{port}/v1/models", log=tmp_path / "sim.log"):
+        controller = threading.Thread(target=outage)
+        controller.start()
+        cmd = swarm_cmd(f"http://{LOOPBACK}:{port}", results, server, db, 0, run_time_s=30)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=150, check=False)
+        controller.join()
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in (results / "requests.jsonl").read_text().splitlines()]
+    sent_while_down = [r for r in records if window_ns[0] < r["wall_send_unix_ns"] < window_ns[1]]
+    assert len(sent_while_down) > 20  # the load loop never waited on the database
+    report = json.loads((results / "influx.json").read_text())
+    assert report["dropped"] == 0 and report["retries"] > 0
+    if report["spilled"]:
+        assert replay(server, db, results).returncode == 0
+    assert server.count(db, "llm_request", "seq") == len(records)

@@ -5,6 +5,7 @@ Every point handed to the sink is accounted for: written, spilled, or rejected; 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import http.server
 import json
@@ -197,3 +198,21 @@ def test_points_written_after_close_are_spilled(tmp_path: Path) -> None:
     sink.close(timeout_s=0.1)
     sink.write(request_points(3))
     assert lines_in(tmp_path / "s.lp") == 3 and sink.report().spilled == 3
+
+
+def test_lazy_points_are_built_by_the_flusher_and_a_broken_one_is_counted(
+    influxd: tuple[Influxd, str], tmp_path: Path
+) -> None:
+    server, db = influxd
+    points = request_points(10)
+
+    def broken() -> LinePoint:
+        raise ValueError("bad record")
+
+    sink = InfluxSink(settings(server.url, db=db), tmp_path / "influx-spool.lp").start()
+    sink.write([functools.partial(lambda p: p, p) for p in points[:5]])
+    sink.write([broken, *points[5:]])
+    report = sink.close()
+    assert (report.written, report.dropped) == (10, 1)  # dropped is never silent
+    assert "cannot build a point: ValueError" in report.last_error
+    assert server.count(db, "llm_request", "seq") == 10

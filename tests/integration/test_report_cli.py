@@ -33,7 +33,11 @@ def test_report_writes_html_and_pngs(tmp_path: Path) -> None:
 def test_compare_prints_reference_layout_and_writes_charts(tmp_path: Path) -> None:
     a = write_run(tmp_path, "r-ollama", "ollama")
     b = write_run(
-        tmp_path, "r-vllm", "vllm", tok_s=(71, 485, 920), ttft_ms=(82, 120, 145),
+        tmp_path,
+        "r-vllm",
+        "vllm",
+        tok_s=(71, 485, 920),
+        ttft_ms=(82, 120, 145),
         vram_gb=(16.1, 20.0, 21.8),
     )
     out = tmp_path / "cmp"
@@ -41,8 +45,14 @@ def test_compare_prints_reference_layout_and_writes_charts(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     header = next(line for line in result.stdout.splitlines() if line.startswith("| users"))
     assert [c.strip() for c in header.strip("|").split("|")] == [
-        "users", "ollama tok/s", "vllm tok/s", "vllm/ollama", "ollama TTFT p50/p95 ms",
-        "vllm TTFT p50/p95 ms", "ollama VRAM GB", "vllm VRAM GB",
+        "users",
+        "ollama tok/s",
+        "vllm tok/s",
+        "vllm/ollama",
+        "ollama TTFT p50/p95 ms",
+        "vllm TTFT p50/p95 ms",
+        "ollama VRAM GB",
+        "vllm VRAM GB",
     ]
     row_50 = next(line for line in result.stdout.splitlines() if line.startswith("| 50 "))
     assert "5.94x" in row_50 and "21.8" in row_50

@@ -100,9 +100,19 @@ def test_live_dashboard_has_the_issue_panels_and_variables() -> None:
     assert names == ["run_id", "engine", "model", "worker"]
     assert board["templating"]["list"][0]["multi"] is True
     titles = {p["title"] for p in board["panels"]}
-    for title in ("req/s", "output tok/s", "TTFT p50 / p95 / p99", "E2E p95", "error %", "users",
-                  "Users and output tok/s", "Errors by type", "VRAM used / reserved / total",
-                  "Engine RSS", "KV-cache usage (vLLM)"):
+    for title in (
+        "req/s",
+        "output tok/s",
+        "TTFT p50 / p95 / p99",
+        "E2E p95",
+        "error %",
+        "users",
+        "Users and output tok/s",
+        "Errors by type",
+        "VRAM used / reserved / total",
+        "Engine RSS",
+        "KV-cache usage (vLLM)",
+    ):
         assert title in titles
     assert "llm_event" in board["annotations"]["list"][0]["query"]
 

@@ -242,3 +242,15 @@ def _assert_declared_types(point: LinePoint) -> None:
             kind = "float"
         assert kind is not None, f"{point.measurement}.{name} is not declared"
         assert type(value) is python_types[kind], f"{point.measurement}.{name}"
+
+
+def test_every_numeric_level_summary_field_is_declared() -> None:
+    """The dashboards read llm_stage's declared fields: LevelSummary must not drift from them."""
+    from loadgen.summary import LevelSummary
+
+    numeric = {
+        f.name
+        for f in dataclasses.fields(LevelSummary)
+        if any(t in str(f.type) for t in ("int", "float")) and "dict" not in str(f.type)
+    }
+    assert numeric <= set(schema.LLM_STAGE.fields)

@@ -1,0 +1,188 @@
+"""Every dashboard query runs against a real influxd filled by a real run, and returns data.
+
+The run: the simulator (with injected HTTP 500s, so errors exist), the sidecar sampling it, and
+`loadgen swarm`; its results are loaded with `loadgen replay`. Grafana's macros are replaced by
+concrete values the way Grafana would ($timeFilter, $__interval, $run_id, All = .*).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadgen import schema
+from loadgen.dashboards.build import BUILDERS, DASHBOARD_DIR
+from loadgen.records import RequestRecord
+from loadgen.sinks.line_protocol import LinePoint, encode
+from tests.fixtures.influx import Influxd
+from tests.fixtures.net import free_port, loadgen_cmd, running
+from tests.fixtures.swarm import run_swarm
+
+pytestmark = pytest.mark.slow
+
+
+def _swarm_has_influx() -> bool:
+    text = subprocess.run(loadgen_cmd("swarm", "--help"), capture_output=True, text=True).stdout
+    return "--influx-url" in text
+
+
+@pytest.fixture(scope="module")
+def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the simulator + sidecar + swarm once; load everything into a fresh database."""
+    server, db = influxd_shared, influxd_shared.create_db()
+    tmp = tmp_path_factory.mktemp("dash")
+    port = free_port()
+    sim = loadgen_cmd("sim", "--profile", "fast", "--port", str(port), "--faults", "http500=0.05")
+    url = f"http://127.0.0.1:{port}"
+    influx = ["--influx-url", server.url, "--influx-flavour", "v1", "--influx-db", db]
+    swarm_args = ["--host", url, "--users", "1,3", "--step-time", "4s", "--warmup", "1s"]
+    swarm_args += ["--interval", "1s", *(influx if _swarm_has_influx() else [])]
+    with running(sim, ready_url=f"{url}/sim/gpu", log=tmp / "sim.log") as sim_proc:
+        sidecar = loadgen_cmd(
+            "sidecar",
+            "--run-id",
+            "pending",
+            "--results",
+            str(tmp / "side"),
+            "--interval",
+            "0.5",
+            "--pid",
+            str(sim_proc.pid),
+            "--engine-url",
+            url,
+            "--no-nvml",
+            "--duration",
+            "60",
+        )
+        with running(sidecar, log=tmp / "sidecar.log"):
+            time.sleep(1.5)  # a few idle samples before the first level
+            run = run_swarm(tmp / "run", *swarm_args)
+            time.sleep(1.0)
+    assert run.returncode == 0, run.stderr[-2000:]
+    run_id = run.summary()["run_id"]
+    _adopt_sidecar(tmp / "side" / "sidecar.jsonl", run.results / "sidecar.jsonl", run_id)
+    replay = subprocess.run(
+        loadgen_cmd("replay", str(run.results), *influx),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stderr
+    if not _swarm_has_influx():
+        _write_swarm_measurements(server, db, run.results)
+    return {"server": server, "db": db, "run_id": run_id, "start_ns": run.meta()["start_unix_ns"]}
+
+
+def _adopt_sidecar(source: Path, target: Path, run_id: str) -> None:
+    """The sidecar started before the swarm chose its run id; label its samples with it."""
+    lines = [json.loads(t) for t in source.read_text().splitlines() if t.strip()]
+    assert any(line["kind"] == "gpu" for line in lines)
+    target.write_text("".join(json.dumps({**line, "run_id": run_id}) + "\n" for line in lines))
+
+
+def _write_swarm_measurements(server: Influxd, db: str, results: Path) -> None:
+    """Until `loadgen swarm --influx-url` is wired, write the run's llm_stage, llm_event and
+    llm_interval points from its own summary.json and requests.jsonl with the schema's builders."""
+    summary = json.loads((results / "summary.json").read_text())
+    meta = json.loads((results / "meta.json").read_text())
+    tags = schema.run_tags(
+        summary["run_id"], meta["engine"], meta["model"], meta["api"], meta["user_class"]
+    )
+    points: list[LinePoint] = []
+    for level in summary["levels"]:
+        start, end = level["window_start_unix_ns"], level["window_end_unix_ns"]
+        points.append(schema.stage_point(level, tags, start, end))
+        points.append(schema.event_point(tags, "stage_start", f"{level['users']} users", start))
+    records = [
+        RequestRecord.from_dict(json.loads(t))
+        for t in (results / "requests.jsonl").read_text().splitlines()
+        if t.strip()
+    ]
+    buckets: dict[tuple[str, int], list[RequestRecord]] = defaultdict(list)
+    for r in records:
+        buckets[(r.worker, r.wall_send_unix_ns // 10**9)].append(r)
+    for (worker, second), rs in buckets.items():
+        errors = sum(1 for r in rs if not r.ok)
+        tokens = sum(r.n_out for r in rs)
+        users = max(r.stage_users for r in rs)
+        end_ns = (second + 1) * 10**9
+        points.append(
+            schema.interval_point(tags, worker, end_ns, len(rs), errors, tokens, users, 0.0)
+        )
+    body = encode(points)
+    query = urllib.parse.urlencode({"db": db, "precision": "ns"})
+    with urllib.request.urlopen(f"{server.url}/write?{query}", data=body, timeout=30) as resp:
+        assert resp.status == 204
+
+
+def substitute(query: str, filled: dict[str, Any]) -> str:
+    """Grafana's macros and variables as Grafana would expand them for this run."""
+    start_ms = filled["start_ns"] // 10**6 - 120_000
+    end_ms = int(time.time() * 1000) + 120_000
+    values = {
+        "$timeFilter": f"time >= {start_ms}ms and time <= {end_ms}ms",
+        "$__interval_ms": "1000",
+        "$__interval": "1s",
+        "$run_id": filled["run_id"],
+        "$baseline": filled["run_id"],
+        "$engine": ".*",
+        "$model": ".*",
+        "$worker": ".*",
+    }
+    for name, value in values.items():
+        query = query.replace(name, value)
+    assert not re.search(r"\$[A-Za-z_]", query), query  # every variable replaced
+    return query
+
+
+def _queries() -> list[tuple[str, str]]:
+    out = []
+    for name in BUILDERS:
+        board = json.loads((DASHBOARD_DIR / name).read_text())
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                out.append((f"{name}: {panel['title']} [{target['refId']}]", target["query"]))
+        for annotation in board["annotations"].get("list", []):
+            out.append((f"{name}: annotation {annotation['name']}", annotation["query"]))
+        for variable in board["templating"]["list"]:
+            out.append((f"{name}: variable {variable['name']}", variable["query"]))
+    return out
+
+
+QUERIES = _queries()
+
+
+@pytest.mark.parametrize(("where", "query"), QUERIES, ids=[w for w, _ in QUERIES])
+def test_query_returns_data(filled: dict[str, Any], where: str, query: str) -> None:
+    server: Influxd = filled["server"]
+    result = server.query(substitute(query, filled), filled["db"])["results"][0]  # type: ignore[index]
+    assert "error" not in result, result
+    series = result.get("series") or []
+    values = [v for s in series for row in s["values"] for v in row[1:] if v is not None]
+    assert values, f"{where}: no rows"
+    if not query.startswith("SHOW"):
+        assert any(isinstance(v, int | float) or (isinstance(v, str) and v) for v in values)
+
+
+def test_variables_list_this_run(filled: dict[str, Any]) -> None:
+    server: Influxd = filled["server"]
+    rows = server.rows(filled["db"], 'SHOW TAG VALUES FROM "llm_request" WITH KEY = "run_id"')
+    assert filled["run_id"] in {row["value"] for row in rows}
+
+
+def test_scaling_panel_has_one_point_per_level(filled: dict[str, Any]) -> None:
+    server: Influxd = filled["server"]
+    board = json.loads((DASHBOARD_DIR / "scaling-curves.json").read_text())
+    query = substitute(board["panels"][0]["targets"][0]["query"], filled)
+    rows = server.rows(filled["db"], query)
+    assert sorted(row["users"] for row in rows) == [1, 3]
+    assert all(row["output_tok_s"] > 0 for row in rows)

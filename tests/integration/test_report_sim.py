@@ -1,0 +1,56 @@
+"""`loadgen report` and `loadgen compare` on results that a real `loadgen swarm --sim` run wrote."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.net import loadgen_cmd
+from tests.fixtures.swarm import SwarmRun, run_swarm
+
+pytestmark = pytest.mark.slow
+LEVELS = ("--users", "1,3", "--step-time", "3s", "--warmup", "1s")
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[SwarmRun, SwarmRun]:
+    root = tmp_path_factory.mktemp("runs")
+    short = run_swarm(root / "short", "--sim", "fast", *LEVELS, "--output-tokens", "16")
+    long = run_swarm(root / "long", "--sim", "fast", *LEVELS, "--output-tokens", "64")
+    for run in (short, long):
+        assert run.returncode == 0, run.stderr[-2000:]
+    return short, long
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(loadgen_cmd(*args), capture_output=True, text=True, timeout=120)
+
+
+def test_report_of_a_real_run(two_runs: tuple[SwarmRun, SwarmRun], tmp_path: Path) -> None:
+    run = two_runs[0]
+    result = _cli("report", str(run.results), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith("| ") and "users" not in line
+    ]
+    assert [r.split("|")[1].strip() for r in rows] == ["1", "3"]
+    levels = run.summary()["levels"]
+    assert f"{levels[1]['output_tok_s']:,.0f}" in rows[1]
+    html = (tmp_path / "report.html").read_text()
+    assert html.count('<figure class="chart"') == 4
+    assert len(list(tmp_path.glob("*.png"))) == 4
+
+
+def test_compare_of_two_real_runs(two_runs: tuple[SwarmRun, SwarmRun], tmp_path: Path) -> None:
+    short, long = two_runs
+    result = _cli("compare", str(short.results), str(long.results), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    ids = [r.summary()["run_id"] for r in two_runs]
+    header = next(line for line in result.stdout.splitlines() if line.startswith("| users"))
+    assert f"{ids[1]}/{ids[0]}" in header  # both are "sim/sim-fast": run ids tell them apart
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| 3 "))
+    tok = [lv["output_tok_s"] for lv in (short.summary()["levels"][1], long.summary()["levels"][1])]
+    assert f"{tok[1] / tok[0]:.2f}x" in row
+    assert (tmp_path / "report.html").exists()

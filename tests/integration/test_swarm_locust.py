@@ -1,0 +1,131 @@
+"""Plain `locust -f locustfiles/...` and `loadgen ui`: one plugin behind both; real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.net import free_port, loadgen_cmd, running, stop
+from tests.fixtures.swarm import SwarmRun
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("sim") / "sim.log"
+    with running(loadgen_cmd("sim", "--port", str(port)), ready_url=url + "/v1/models", log=log):
+        yield url
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+EVENT_PROBE = """
+import json, os
+from loadgen.swarm import events
+
+def _log(hook, **fields):
+    with open(os.environ["EVENT_LOG"], "a") as out:
+        out.write(json.dumps({"hook": hook, **fields}, default=str) + "\\n")
+
+events.llm_event.add_listener(lambda kind, text, wall_unix_ns, **_: _log("event", kind=kind))
+events.llm_stage.add_listener(
+    lambda stage, window_start_unix_ns, window_end_unix_ns, **_: _log(
+        "stage", users=stage.users, requests=stage.requests,
+        window_s=(window_end_unix_ns - window_start_unix_ns) / 1e9,
+    )
+)
+events.llm_interval.add_listener(lambda **kw: _log("interval", **kw))
+events.llm_request.add_listener(lambda record, **_: _log("request", run=events.current_run()))
+"""
+
+
+def test_plain_locust_headless_with_the_chat_locustfile(tmp_path: Path, sim_url: str) -> None:
+    results, event_log, probe = tmp_path / "r", tmp_path / "events.jsonl", tmp_path / "probe.py"
+    probe.write_text(EVENT_PROBE)
+    files = f"{ROOT / 'locustfiles' / 'chat.py'},{probe}"
+    cmd = [sys.executable, "-m", "locust", "-f", files, "--host", sim_url, "--headless"]
+    cmd += ["-u", "2", "-r", "10", "-t", "3s", "--results", str(results), "--output-tokens", "8"]
+    cmd += ["--progress", "lines", "--interval", "1"]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "EVENT_LOG": str(event_log)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = SwarmRun(proc.returncode, proc.stdout, proc.stderr, results)
+    assert run.records() and run.summary()["levels"][0]["users"] == 2
+    assert {r["user_class"] for r in run.records()} == {"SingleTurnChat"}
+    assert "out tok/s" in proc.stdout  # one progress line per interval off a TTY
+    assert "LLM" in proc.stderr and "TTFT" in proc.stderr  # Locust's own stats carry LLM rows
+    hooks = [json.loads(line) for line in event_log.read_text().splitlines()]
+    kinds = [h["kind"] for h in hooks if h["hook"] == "event"]
+    assert kinds == ["run_start", "stage_start", "stage_end", "run_end"]
+    (stage,) = [h for h in hooks if h["hook"] == "stage"]
+    assert stage["users"] == 2 and stage["requests"] > 0 and stage["window_s"] > 0
+    intervals = [h for h in hooks if h["hook"] == "interval"]
+    assert sum(h["requests"] for h in intervals) == len(run.records())
+    assert {h["worker"] for h in intervals} == {r["worker"] for r in run.records()}
+    assert sum(h["hook"] == "request" for h in hooks) == len(run.records())
+    assert run.summary()["run_id"] in next(h["run"] for h in hooks if h["hook"] == "request")
+
+
+def test_multiturn_locustfile_loads() -> None:
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "multiturn.py")]
+    proc = subprocess.run([*cmd, "--list"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "MultiTurnChat" in proc.stdout
+
+
+def _wait_for_llm_numbers(base: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "loadgen ui exited early"
+        try:
+            live = _get_json(base + "/loadgen/stats")
+        except OSError:
+            live = {}
+        if live.get("requests", 0) > 0 and live["ttft_ms"]["p95"] is not None:
+            return dict(live)
+        time.sleep(0.5)
+    raise AssertionError("no LLM numbers in the web UI within 60 s")
+
+
+def test_web_ui_shows_llm_numbers(tmp_path: Path, sim_url: str) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = loadgen_cmd("ui", "--host", sim_url, "--users", "2", "--web-port", str(port))
+    cmd += ["--autostart", "--run-time", "8s", "--output-tokens", "8", "--progress", "off"]
+    cmd += ["--results", str(tmp_path / "r")]
+    log = tmp_path / "ui.log"
+    with running(cmd, log=log, timeout_s=60) as proc:
+        live = _wait_for_llm_numbers(base, proc)
+        assert live["output_tok_s"] > 0 and live["itl_ms"]["p50"] is not None
+        stats = _get_json(base + "/stats/requests")
+        (extended,) = stats["extended_stats"]
+        rows = {row["metric"]: row for row in extended["data"]}
+        assert rows["TTFT ms"]["p95"] is not None and rows["output tok/s"]["value"] > 0
+        names = {entry["name"] for entry in stats["stats"]}
+        assert {"chat", "TTFT", "TPOT"} <= names  # Locust's own entries, charts and CSV
+        page = urllib.request.urlopen(base + "/", timeout=5).read().decode()
+        assert '"extended_tabs"' in page or "extendedTabs" in page or "LLM" in page
+        proc.wait(60)  # --run-time, then --autoquit: it ends by itself
+    stop(proc)
+    assert (tmp_path / "r" / "summary.json").is_file(), log.read_text()[-2000:]

@@ -1,0 +1,35 @@
+"""transformers serve's stream (recorded from `transformers serve` 5.17): no `[DONE]` at the end."""
+
+from __future__ import annotations
+
+from tests.unit.streams.replay import load, replay, without_times
+
+STREAM = "transformers_serve_chat.sse"
+
+
+def test_final_frame_with_finish_reason_and_usage_ends_the_stream() -> None:
+    r = replay("openai", load(STREAM))
+    assert (r.ok, r.error_type, r.finish_reason) == (True, None, "length")
+    assert (r.n_out, r.n_out_source, r.n_in) == (5, "usage", 25)
+    assert len(r.frame_times_ns) == 5  # the role-only first frame is not a token
+    assert r.text.split() == ["w123572", "w32375", "w123572", "w32375", "w51916"]
+
+
+def test_split_at_every_byte_gives_identical_result() -> None:
+    data = load(STREAM)
+    per_frame = replay("openai", data)
+    assert replay("openai", data, chunk_size=1) == per_frame
+    assert without_times(replay("openai", data, chunk_size=64)) == without_times(per_frame)
+
+
+def test_cut_before_the_final_frame_is_truncated() -> None:
+    data = load(STREAM)
+    r = replay("openai", data[: data.index(b'"finish_reason"')].rsplit(b"\n\n", 1)[0] + b"\n\n")
+    assert (r.ok, r.error_type, r.n_out_source) == (False, "truncated", "estimate")
+    assert r.n_out == 5
+
+
+def test_finish_reason_without_usage_and_no_done_is_truncated() -> None:
+    frame = b'data: {"choices":[{"delta":{"content":"a"},"index":0,"finish_reason":"stop"}]}\n\n'
+    r = replay("openai", frame)
+    assert (r.ok, r.error_type, r.finish_reason) == (False, "truncated", "stop")
