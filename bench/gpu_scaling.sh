@@ -15,12 +15,15 @@ set -uo pipefail
 
 RESULTS=${1:-results/gpu-scaling}
 USERS=${USERS:-1,10,50}
-STEP_TIME=${STEP_TIME:-40s}
-WARMUP=${WARMUP:-10s}
+STEP_TIME=${STEP_TIME:-60s}
+WARMUP=${WARMUP:-20s}
 OUTPUT_TOKENS=${OUTPUT_TOKENS:-128}
 INPUT_TOKENS=${INPUT_TOKENS:-128}
 MODES=${MODES:-"cb nocb"}
-MODEL_DIR=${MODEL_DIR:-/dev/shm/random-llama-8b}
+# RAM-backed when /dev/shm has room for the 16 GB of weights: writing them to disk is slower.
+shm_free_kb=$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)
+if [ "${shm_free_kb:-0}" -gt 25000000 ]; then default_dir=/dev/shm; else default_dir=/tmp; fi
+MODEL_DIR=${MODEL_DIR:-$default_dir/random-llama-8b}
 PORT=${PORT:-18000}
 PY=${PYTHON:-python3}
 SERVE_PY=${SERVE_PYTHON:-$PY}  # the interpreter with torch + transformers (the same one on the GPU host)
@@ -37,6 +40,7 @@ trap cleanup EXIT
 log() { echo "[gpu_scaling $(date +%T)] $*"; }
 
 smi_loop() {  # unix_ns,index,memory.used MiB,memory.total MiB: nvidia-smi's own reading
+  command -v nvidia-smi >/dev/null || return 0
   while :; do
     echo "$(date +%s%N),$(nvidia-smi --query-gpu=index,memory.used,memory.total \
       --format=csv,noheader,nounits | head -1)"

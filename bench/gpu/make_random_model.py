@@ -48,10 +48,15 @@ CHAT_TEMPLATE = (
 
 
 def tokenizer_vocab(vocab_size: int) -> dict[str, int]:
-    """Specials, then single characters and their `##` continuations (so any prompt encodes
-    to varied ids, not a run of <unk>), then filler words up to `vocab_size`."""
+    """Specials, whole words of loadgen's synthetic prompts and the chat roles (so a prompt of N
+    loadgen tokens is about N model tokens), single characters and their `##` continuations (any
+    other text encodes to varied ids, not a run of <unk>), then filler words up to `vocab_size`."""
+    from loadgen.tokens import WORDS
+
     chars = string.ascii_letters + string.digits + string.punctuation
-    words = ["<unk>", "<s>", "</s>", *chars, *(f"##{c}" for c in chars)]
+    roles = ("system", "user", "assistant")
+    whole = sorted({*WORDS, *roles} - set(chars))
+    words = ["<unk>", "<s>", "</s>", *whole, *chars, *(f"##{c}" for c in chars)]
     words += [f"w{i}" for i in range(len(words), vocab_size)]
     return {word: i for i, word in enumerate(words)}
 

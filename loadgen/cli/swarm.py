@@ -113,7 +113,12 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     decorators = [
         _opt("host", default=None, help="target base URL (also OLLAMA_HOST with --api ollama)"),
         _opt("sim", default=None, help="start `loadgen sim --profile SIM` and target it"),
-        _opt("sim-faults", default="", help="faults for --sim (see `loadgen sim --help`)"),
+        _opt(
+            "sim-faults",
+            default="",
+            show_default=False,
+            help="faults for --sim (see `loadgen sim --help`)",
+        ),
         _opt(
             "sim-truth",
             default=None,

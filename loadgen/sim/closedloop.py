@@ -1,7 +1,8 @@
 """A small asyncio closed-loop client for the simulator's own benches and tests.
 
 Each user streams `/v1/chat/completions` (or `/api/chat`) with ignore_eos and sends its next
-request as soon as the previous one ends. Figures cover requests that finished inside the window.
+request as soon as the previous one ends. Throughput counts tokens that arrived inside the window
+(exact even when few requests finish in it); TTFT averages requests whose first token did.
 The full load generator lives in loadgen/swarm; this one only needs aiohttp.
 """
 
@@ -29,7 +30,7 @@ class Workload:
 
 @dataclass
 class LoopStats:
-    """Requests that finished inside the measurement window."""
+    """Tokens and first tokens that arrived inside the measurement window."""
 
     window_s: float
     tokens: int = 0
@@ -61,24 +62,21 @@ def _request(work: Workload, seed: int) -> tuple[str, dict[str, object]]:
 
 
 async def one_request(
-    session: aiohttp.ClientSession, url: str, work: Workload, seed: int
-) -> tuple[int, int | None, int]:
-    """Send one streaming request: (t_send_ns, t_first_ns or None, tokens received)."""
+    session: aiohttp.ClientSession, url: str, work: Workload, seed: int, token_times: list[int]
+) -> int:
+    """Send one streaming request; append each content frame's arrival time to `token_times`
+    as it comes (so a request cut off at the end of a window still counts). Returns t_send_ns."""
     path, body = _request(work, seed)
     t_send = time.perf_counter_ns()
-    t_first: int | None = None
-    tokens = 0
     async with session.post(url + path, json=body) as resp:
         resp.raise_for_status()
         async for raw in resp.content:
             line = raw.strip()
             if not line or line == b"data: [DONE]":
                 continue
-            frame = json.loads(line.removeprefix(b"data: "))
-            if _has_content(frame):
-                t_first = t_first or time.perf_counter_ns()
-                tokens += 1
-    return t_send, t_first, tokens
+            if _has_content(json.loads(line.removeprefix(b"data: "))):
+                token_times.append(time.perf_counter_ns())
+    return t_send
 
 
 def _has_content(frame: dict[str, object]) -> bool:
@@ -103,19 +101,24 @@ async def closed_loop(
     timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
+        def count(t_send: int, times: list[int]) -> None:
+            stats.tokens += sum(start_ns <= t <= end_ns for t in times)
+            if times and start_ns <= times[0] <= end_ns:
+                stats.ttft_ms.append((times[0] - t_send) / 1e6)
+
         async def user(u: int) -> None:
             await asyncio.sleep(ramp_s * u / users)
             n = 0
             while time.perf_counter_ns() < end_ns:
                 n += 1
+                times: list[int] = []
+                t_send = time.perf_counter_ns()
                 try:
-                    t_send, t_first, tokens = await one_request(session, url, work, u * 100_003 + n)
+                    await one_request(session, url, work, u * 100_003 + n, times)
                 except (aiohttp.ClientError, ValueError):
                     stats.failures += 1
-                    continue
-                if start_ns <= time.perf_counter_ns() <= end_ns and t_first is not None:
-                    stats.tokens += tokens
-                    stats.ttft_ms.append((t_first - t_send) / 1e6)
+                finally:  # also when cancelled at the end of the window
+                    count(t_send, times)
 
         tasks = [asyncio.create_task(user(u)) for u in range(users)]
         await asyncio.sleep((end_ns - time.perf_counter_ns()) / 1e9)

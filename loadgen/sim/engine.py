@@ -64,7 +64,8 @@ class Engine:
     def submit(self, seq: Sequence) -> bool:
         """Queue a sequence; False when the queue is full (the caller answers 503 busy)."""
         limit = self.profile.max_queue
-        if limit and len(self.waiting) >= limit:
+        free_slots = max(0, self.profile.max_running - len(self.running))
+        if limit and len(self.waiting) >= limit + free_slots:  # those will start next step
             return False
         seq.state = "waiting"
         self.waiting.append(seq)

@@ -179,7 +179,11 @@ class InfluxSink:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._deliver(batch)
+            try:
+                self._deliver(batch)
+            except Exception as exc:  # a bug must not stop delivery: keep the batch, go on
+                self._note_error(f"flusher error: {type(exc).__name__}: {exc}")
+                self._spill(batch, "flusher error")
 
     def _next_batch(self) -> _Batch | None:
         """Wait for a full batch, an old enough point, or close; None when closed and empty."""
@@ -233,11 +237,12 @@ class InfluxSink:
             self._spill(batch, outcome.reason)
             return
         self._counts["retries"] += 1
-        delay_s = min(self.settings.backoff_max_s, BACKOFF_BASE_S * 2 ** (attempt - 1))
+        delay_s = min(self.settings.backoff_max_s, BACKOFF_BASE_S * 2 ** min(attempt - 1, 16))
         delay_s *= random.uniform(0.5, 1.0)  # jitter: workers do not retry in lockstep
         if outcome.retry_after_s is not None:
             delay_s = min(max(delay_s, outcome.retry_after_s), 2 * self.settings.backoff_max_s)
-        self._closing.wait(min(delay_s, max(0.0, self._deadline_s - now)))
+        # A plain sleep (cooperative under gevent): close() must not turn this into a busy loop.
+        time.sleep(min(delay_s, max(0.0, self._deadline_s - now)))
 
     def _recovered(self) -> None:
         if self._down_since_s is not None:
@@ -274,29 +279,41 @@ class InfluxSink:
                 self._note_error(f"cannot build a point: {type(exc).__name__}: {exc}")
         return encode(built)
 
-    def _resolve(self, batch: _Batch, outcome: str) -> bool:
-        """Count a batch once; False if it was already resolved elsewhere (close)."""
+    def _claim(self, batch: _Batch) -> bool:
+        """Take charge of a batch's fate; False if it was already settled (flusher vs close)."""
         with self._lock:
             if batch.done:
                 return False
             batch.done = True
             if self._inflight is batch:
                 self._inflight = None
-            self._counts[outcome] += len(batch.points) - batch.unbuilt
             return True
+
+    def _count(self, outcome: str, batch: _Batch) -> None:
+        with self._lock:
+            self._counts[outcome] += len(batch.points) - batch.unbuilt
+
+    def _resolve(self, batch: _Batch, outcome: str) -> bool:
+        """Count a batch once; False if it was already settled elsewhere."""
+        if not self._claim(batch):
+            return False
+        self._count(outcome, batch)
+        return True
 
     def _spill(
         self, batch: _Batch, why: str, spool: Spool | None = None, outcome: str = "spilled"
     ) -> None:
+        if not self._claim(batch):  # close() already kept it: never write it twice
+            return
         spool = spool or self._spool
         try:
             spool.append(batch.body or self._lines(batch, batch.points))
         except OSError as exc:
             self._note_error(f"cannot write {spool.path}: {exc.strerror}")
-            self._resolve(batch, "dropped")
+            self._count("dropped", batch)
             return
-        if self._resolve(batch, outcome):
-            log.debug("spilled %d points to %s (%s)", len(batch.points), spool.path, why)
+        self._count(outcome, batch)
+        log.debug("spilled %d points to %s (%s)", len(batch.points), spool.path, why)
 
 
 def read_reports(results_dir: Path) -> SinkReport | None:

@@ -18,6 +18,8 @@ from loadgen.swarm.stages import StageTracker
 
 RECORDS_MESSAGE = "loadgen_records"
 STAGE_MESSAGE = "loadgen_stage"
+FLUSH_MESSAGE = "loadgen_flush"  # master -> workers: stop your users, ship everything
+FLUSHED_MESSAGE = "loadgen_flushed"  # worker -> master: all my records are on their way
 
 
 class Collector:
@@ -56,6 +58,7 @@ class Shipper:
     def __init__(self, runner: Any) -> None:
         self._runner = runner
         self._batch: list[dict[str, Any]] = []
+        self.shipped = 0
 
     def add(self, record: RequestRecord) -> None:
         self._batch.append(record.to_dict())
@@ -64,3 +67,4 @@ class Shipper:
         if self._batch:
             batch, self._batch = self._batch, []
             self._runner.send_message(RECORDS_MESSAGE, batch)
+            self.shipped += len(batch)

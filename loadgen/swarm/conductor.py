@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -50,6 +51,7 @@ class Conductor:
         self._greenlets: list[gevent.Greenlet] = []
         self._live_line = False
         self._finished = False
+        self._sigterm: Any = None
 
     def install(self, web_ui: Any) -> None:
         ev = self.environment.events
@@ -68,6 +70,19 @@ class Conductor:
             self._started_mono = time.monotonic()
         events.llm_event.fire(kind="run_start", text=self._describe(), wall_unix_ns=now)
         self._greenlets = [gevent.spawn(self._poll), gevent.spawn(self._progress)]
+        self._catch_sigterm()
+
+    def _catch_sigterm(self) -> None:
+        """Headless with a shape, Locust installs its SIGTERM handler only after the shape has
+        finished, so until then SIGTERM would kill it without results. Turn it into the
+        KeyboardInterrupt Locust handles gracefully (in the main greenlet, like Ctrl-C)."""
+        if self.environment.shape_class is None or not self.environment.parsed_options.headless:
+            return
+        if self._sigterm is None:
+            main = gevent.get_hub().parent
+            self._sigterm = gevent.signal_handler(
+                signal.SIGTERM, lambda: main.throw(KeyboardInterrupt)
+            )
 
     def _on_spawning_complete(self, user_count: int, **_: Any) -> None:
         self._observe()
@@ -77,6 +92,9 @@ class Conductor:
         now = time.time_ns()
         for greenlet in self._greenlets:
             greenlet.kill(block=False)
+        if self._sigterm is not None:  # Locust's own handler takes over from here
+            self._sigterm.cancel()
+            self._sigterm = None
         for stage in self.collector.tracker.stop(now):
             self._stage_closed(stage)
         events.llm_event.fire(kind="run_end", text=self._describe(), wall_unix_ns=now)

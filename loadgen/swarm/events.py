@@ -6,9 +6,19 @@ and should accept `**kwargs` so that new arguments do not break them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from locust.event import EventHook
+
+from loadgen.swarm.context import RunContext
+
+__all__ = [
+    "RunContext",
+    "current_run",
+    "llm_event",
+    "llm_interval",
+    "llm_request",
+    "llm_stage",
+    "set_run",
+]
 
 llm_request = EventHook()
 """Fired once per finished or failed request, in the process that made it (local or worker).
@@ -43,19 +53,6 @@ llm_event = EventHook()
 :param text: a short human-readable description
 :param wall_unix_ns: when it happened
 """
-
-
-@dataclass(frozen=True, slots=True)
-class RunContext:
-    """What every listener needs to label its output; fixed for the whole run."""
-
-    run_id: str
-    target: str  # the engine's base URL
-    engine: str  # "sim", "ollama", "vllm", ... or "unknown"
-    model: str
-    api: str  # "openai" or "ollama"
-    user_class: str  # the scenario, e.g. "ChatUser"
-    results_dir: str
 
 
 _current: list[RunContext] = []

@@ -13,7 +13,7 @@ from typing import Any
 from loadgen import __version__
 from loadgen.records import RequestRecord
 from loadgen.summary import LevelSummary, RunSummary, summarize_level
-from loadgen.swarm.events import RunContext
+from loadgen.swarm.context import RunContext
 from loadgen.swarm.results import META_FILE, SUMMARY_FILE, write_json
 from loadgen.swarm.stages import StageWindow
 

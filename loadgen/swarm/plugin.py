@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
 from loadgen.swarm import events, options
-from loadgen.swarm.collector import RECORDS_MESSAGE, STAGE_MESSAGE, Collector, Shipper
+from loadgen.swarm.collector import (
+    FLUSH_MESSAGE,
+    FLUSHED_MESSAGE,
+    RECORDS_MESSAGE,
+    STAGE_MESSAGE,
+    Collector,
+    Shipper,
+)
 from loadgen.swarm.conductor import Conductor, IntervalCounter
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.options import SwarmSettings
@@ -28,6 +36,7 @@ from loadgen.swarm.session import Session, StageState, worker_id
 from loadgen.swarm.target import TargetInfo, probe
 
 SHIP_INTERVAL_S = 1.0
+DRAIN_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records
 _sessions: list[Session] = []
 _stage = StageState()
 
@@ -91,6 +100,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs
     Conductor(environment, session, collector, info).install(web_ui)
     if isinstance(runner, MasterRunner):
         runner.register_message(RECORDS_MESSAGE, lambda msg, **_: collector.add_shipped(msg.data))
+        _drain_before_quit(runner)
     else:
         events.llm_request.add_listener(lambda record, **_: collector.add(record))
         _count_intervals(environment)
@@ -102,6 +112,28 @@ def _count_intervals(environment: Any) -> IntervalCounter:
     locust_events.test_start.add_listener(lambda **_: counter.start())
     locust_events.test_stop.add_listener(lambda **_: counter.stop())
     return counter
+
+
+def _drain_before_quit(runner: Any) -> None:
+    """Locust's master stops listening to workers 0.5 s after telling them to quit, which can
+    drop their last records. Before quitting, ask every worker to stop its users and ship
+    everything, and wait for each one's acknowledgement (bounded)."""
+    pending: set[str] = set()
+    runner.register_message(FLUSHED_MESSAGE, lambda msg, **_: pending.discard(msg.node_id))
+    locust_quit = runner.quit
+
+    def quit_after_drain() -> None:
+        pending.update(client.id for client in runner.clients.all)
+        if pending:
+            runner.send_message(FLUSH_MESSAGE)
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while pending and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        if pending:
+            print(f"loadgen: {len(pending)} worker(s) sent no final records", file=sys.stderr)
+        locust_quit()
+
+    runner.quit = quit_after_drain
 
 
 def _wire_worker(environment: Any, runner: Any) -> None:
@@ -117,7 +149,13 @@ def _wire_worker(environment: Any, runner: Any) -> None:
         _stage.index, _stage.users = int(msg.data["index"]), int(msg.data["users"])
         _stage.rate_share = float(msg.data.get("rate_share", 1.0))
 
+    def on_flush(**_: Any) -> None:
+        runner.stop()  # stops the users; test_stop ships their records
+        shipper.flush()
+        runner.send_message(FLUSHED_MESSAGE, {"records": shipper.shipped})
+
     runner.register_message(STAGE_MESSAGE, on_stage)
+    runner.register_message(FLUSH_MESSAGE, on_flush, concurrent=True)
     locust_events.test_stop.add_listener(lambda **_: shipper.flush())
     locust_events.quitting.add_listener(lambda **_: shipper.flush())
     gevent.spawn(ship_forever)

@@ -18,7 +18,7 @@ REQUESTS_FILE = "requests.jsonl"
 SUMMARY_FILE = "summary.json"
 META_FILE = "meta.json"
 CSV_PREFIX = "locust"  # Locust writes locust_stats.csv, locust_failures.csv, ...
-SECRET_FLAGS = ("--api-key",)
+SECRET_FLAGS = ("--api-key", "--influx-token", "--influx-password")
 REDACTED = "***"
 
 

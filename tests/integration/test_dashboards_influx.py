@@ -1,8 +1,9 @@
 """Every dashboard query runs against a real influxd filled by a real run, and returns data.
 
 The run: the simulator (with injected HTTP 500s, so errors exist), the sidecar sampling it, and
-`loadgen swarm`; its results are loaded with `loadgen replay`. Grafana's macros are replaced by
-concrete values the way Grafana would ($timeFilter, $__interval, $run_id, All = .*).
+`loadgen swarm --influx-url` writing live; `loadgen replay` then adds the sidecar's samples.
+Grafana's macros are replaced by concrete values the way Grafana would ($timeFilter,
+$__interval, $run_id, All = .*).
 """
 
 from __future__ import annotations
@@ -11,28 +12,17 @@ import json
 import re
 import subprocess
 import time
-import urllib.parse
-import urllib.request
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loadgen import schema
 from loadgen.dashboards.build import BUILDERS, DASHBOARD_DIR
-from loadgen.records import RequestRecord
-from loadgen.sinks.line_protocol import LinePoint, encode
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import free_port, loadgen_cmd, running
 from tests.fixtures.swarm import run_swarm
 
 pytestmark = pytest.mark.slow
-
-
-def _swarm_has_influx() -> bool:
-    text = subprocess.run(loadgen_cmd("swarm", "--help"), capture_output=True, text=True).stdout
-    return "--influx-url" in text
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +35,7 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
     url = f"http://127.0.0.1:{port}"
     influx = ["--influx-url", server.url, "--influx-flavour", "v1", "--influx-db", db]
     swarm_args = ["--host", url, "--users", "1,3", "--step-time", "4s", "--warmup", "1s"]
-    swarm_args += ["--interval", "1s", *(influx if _swarm_has_influx() else [])]
+    swarm_args += ["--interval", "1s", *influx]
     with running(sim, ready_url=f"{url}/sim/gpu", log=tmp / "sim.log") as sim_proc:
         sidecar = loadgen_cmd(
             "sidecar",
@@ -77,8 +67,6 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
         timeout=120,
     )
     assert replay.returncode == 0, replay.stderr
-    if not _swarm_has_influx():
-        _write_swarm_measurements(server, db, run.results)
     return {"server": server, "db": db, "run_id": run_id, "start_ns": run.meta()["start_unix_ns"]}
 
 
@@ -87,41 +75,6 @@ def _adopt_sidecar(source: Path, target: Path, run_id: str) -> None:
     lines = [json.loads(t) for t in source.read_text().splitlines() if t.strip()]
     assert any(line["kind"] == "gpu" for line in lines)
     target.write_text("".join(json.dumps({**line, "run_id": run_id}) + "\n" for line in lines))
-
-
-def _write_swarm_measurements(server: Influxd, db: str, results: Path) -> None:
-    """Until `loadgen swarm --influx-url` is wired, write the run's llm_stage, llm_event and
-    llm_interval points from its own summary.json and requests.jsonl with the schema's builders."""
-    summary = json.loads((results / "summary.json").read_text())
-    meta = json.loads((results / "meta.json").read_text())
-    tags = schema.run_tags(
-        summary["run_id"], meta["engine"], meta["model"], meta["api"], meta["user_class"]
-    )
-    points: list[LinePoint] = []
-    for level in summary["levels"]:
-        start, end = level["window_start_unix_ns"], level["window_end_unix_ns"]
-        points.append(schema.stage_point(level, tags, start, end))
-        points.append(schema.event_point(tags, "stage_start", f"{level['users']} users", start))
-    records = [
-        RequestRecord.from_dict(json.loads(t))
-        for t in (results / "requests.jsonl").read_text().splitlines()
-        if t.strip()
-    ]
-    buckets: dict[tuple[str, int], list[RequestRecord]] = defaultdict(list)
-    for r in records:
-        buckets[(r.worker, r.wall_send_unix_ns // 10**9)].append(r)
-    for (worker, second), rs in buckets.items():
-        errors = sum(1 for r in rs if not r.ok)
-        tokens = sum(r.n_out for r in rs)
-        users = max(r.stage_users for r in rs)
-        end_ns = (second + 1) * 10**9
-        points.append(
-            schema.interval_point(tags, worker, end_ns, len(rs), errors, tokens, users, 0.0)
-        )
-    body = encode(points)
-    query = urllib.parse.urlencode({"db": db, "precision": "ns"})
-    with urllib.request.urlopen(f"{server.url}/write?{query}", data=body, timeout=30) as resp:
-        assert resp.status == 204
 
 
 def substitute(query: str, filled: dict[str, Any]) -> str:

@@ -11,6 +11,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from loadgen import schema
 from loadgen.records import RequestRecord
 from loadgen.sinks.influx import InfluxSink
@@ -18,6 +20,9 @@ from loadgen.sinks.influx_settings import InfluxSettings
 from tests.fixtures.influx import ADMIN_PASSWORD, ADMIN_USER, Influxd
 from tests.fixtures.influx_v2_proxy import V2_ORG, V2Proxy
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd
+
+# A dead flusher thread is a failure, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 WRONG_SECRET = "wrong-SECRET-000"
 T0 = 1_765_000_000_000_000_000

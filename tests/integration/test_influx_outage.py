@@ -19,6 +19,9 @@ from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.integration.test_influx_sink import request_points
 from tests.integration.test_influx_swarm import swarm_cmd
 
+# A dead flusher thread is a failure, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 OUTAGE_S = 20.0
 
 
@@ -76,6 +79,7 @@ def test_server_down_until_the_end_then_replay(
         sink.write(request_points(500)[start : start + 25])
     report = sink.close(timeout_s=1)
     assert (report.written, report.spilled, report.dropped) == (0, 500, 0)
+    assert 0 < report.retries < 50  # backed off, never a busy loop while closing
     assert len((tmp_path / "influx-spool.lp").read_text().splitlines()) == 500
     server.start()
     for _ in range(2):  # idempotent: a second replay overwrites, it does not add
@@ -97,7 +101,9 @@ def test_a_swarm_run_rides_out_a_20_s_outage(
     window_ns: list[int] = []
 
     def outage() -> None:
-        time.sleep(5.0)
+        deadline = time.monotonic() + 60
+        while server.count(db, "llm_request", "seq") == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the run is under way and writing
         server.stop()
         window_ns.append(time.time_ns())
         time.sleep(OUTAGE_S)

@@ -25,6 +25,9 @@ from loadgen.sinks.line_protocol import LinePoint
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import LOOPBACK, free_port
 
+# A dead flusher thread is a failure, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 TAGS = schema.run_tags("run-sink", "sim", "m", "openai", "ChatUser")
 T0 = 1_760_000_000_000_000_000
 

@@ -18,8 +18,11 @@ from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_http import preflight
 from loadgen.sinks.influx_settings import InfluxSettings
 from tests.fixtures.influx_v2_proxy import V2_ORG, V2_TOKEN, V2Proxy
-from tests.fixtures.net import loadgen_cmd
+from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.integration.test_influx_sink import request_points
+
+# A dead flusher thread is a failure, not a warning.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 def v2(proxy: V2Proxy, bucket: str, **kw: object) -> InfluxSettings:
@@ -81,3 +84,28 @@ def test_replay_through_the_v2_api(influx_v2: tuple[V2Proxy, str], tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert proxy.upstream.count(db, "llm_request", "seq") == 300
     assert V2_TOKEN not in done.stdout + done.stderr
+
+
+def test_swarm_run_through_the_v2_api_keeps_the_token_secret(
+    influx_v2: tuple[V2Proxy, str], tmp_path: Path
+) -> None:
+    """`loadgen swarm --influx-token …` against the v2 API: every request stored, and the
+    token appears in no output and no file of the results directory."""
+    proxy, db = influx_v2
+    port = free_port()
+    results = tmp_path / "run"
+    sim = loadgen_cmd("sim", "--port", str(port), "--time-scale", "0.25")
+    args = ["--host", f"http://{LOOPBACK}:{port}", "--users", "2", "--run-time", "3s"]
+    args += ["--results", str(results), "--progress", "off", "--influx-url", proxy.url]
+    args += ["--influx-org", V2_ORG, "--influx-bucket", db, "--influx-token", V2_TOKEN]
+    with running(sim, ready_url=f"http://{LOOPBACK}:{port}/v1/models", log=tmp_path / "sim.log"):
+        done = subprocess.run(
+            loadgen_cmd("swarm", *args), capture_output=True, text=True, timeout=120, check=False
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = (results / "requests.jsonl").read_text().splitlines()
+    assert proxy.upstream.count(db, "llm_request", "seq") == len(lines) > 0
+    assert V2_TOKEN not in done.stdout + done.stderr
+    for path in results.rglob("*"):
+        if path.is_file():
+            assert V2_TOKEN not in path.read_text(errors="replace"), path.name

@@ -8,13 +8,16 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from tests.fixtures.net import free_port, loadgen_cmd, running
+from tests.fixtures.net import free_port, loadgen_cmd, running, stop
 from tests.fixtures.swarm import run_swarm
 
 SECRET = "sk-test-never-stored-42"
@@ -169,3 +172,26 @@ def test_two_processes_write_one_requests_file(tmp_path: Path, sim_url: str) -> 
         seqs = [r["seq"] for r in group]
         assert len(seqs) == len(set(seqs))
     assert run.summary()["levels"][0]["requests"] > 0
+
+
+def test_sigterm_saves_results_and_stops_every_child(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    cmd = loadgen_cmd("swarm", "--sim", "fast", "--users", "2", "--run-time", "60s")
+    cmd += ["--results", str(results), "--progress", "off", "--output-tokens", "8"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        requests = results / "requests.jsonl"
+        while not (requests.is_file() and requests.stat().st_size > 0):
+            assert time.monotonic() < deadline and proc.poll() is None, "no requests"
+            time.sleep(0.2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 2  # the simulator and Locust
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=90)
+    finally:
+        stop(proc)  # type: ignore[arg-type]
+    assert proc.returncode == 130, stderr[-2000:]
+    assert (results / "summary.json").is_file() and (results / "meta.json").is_file()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive

@@ -10,9 +10,12 @@ import pytest
 
 from loadgen.records import RequestRecord
 from loadgen.swarm.arrivals import PoissonArrivals
+from loadgen.swarm.context import RunContext
 from loadgen.swarm.exchange import empty_result, failed, status_detail
+from loadgen.swarm.finalize import run_summary
 from loadgen.swarm.progress import LiveWindow, format_progress, nearest_rank, progress_mode
 from loadgen.swarm.results import make_run_id, redact_argv
+from loadgen.swarm.stages import StageWindow
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -91,7 +94,8 @@ def test_poisson_arrivals_are_reproducible_and_at_the_rate() -> None:
 
 def test_run_id_and_redaction() -> None:
     assert make_run_id(0, "ab12") == "19700101-000000-ab12"
-    argv = ["swarm", "--api-key", "s3cret", "--api-key=s3cret", "--model", "m"]
+    argv = ["swarm", "--api-key", "s3cret", "--api-key=s3cret", "--influx-token", "s3cret"]
+    argv += ["--influx-password=s3cret", "--model", "m"]
     assert "s3cret" not in " ".join(redact_argv(argv))
     assert redact_argv(argv)[-2:] == ["--model", "m"]
 
@@ -104,3 +108,21 @@ def test_transport_error_beats_missing_end_marker_but_not_a_parsed_error() -> No
     assert failed(malformed, "stall", "no data").error_type == "malformed"
     assert failed(ok, "connect", "refused").error_detail == "refused"
     assert status_detail(503, b"busy") == "HTTP 503: busy"
+
+
+def test_summary_json_carries_each_levels_window() -> None:
+    context = RunContext("run-1", "http://127.0.0.1:9", "sim", "m", "openai", "Chat", "/tmp/r")
+    offset_ns = 5 * S - 100 * S  # wall 100 s <-> perf_counter 5 s
+    stages = [
+        StageWindow(0, 1, 100 * S, ramp_done_unix_ns=100 * S, end_unix_ns=110 * S, warmup_s=1),
+        StageWindow(1, 3, 110 * S, ramp_done_unix_ns=None, end_unix_ns=111 * S),  # cut short
+    ]
+    # perf_counter ends: 5 s + seq (+21 ms); records 1..9 end inside level 0's window [6 s, 15 s)
+    records = [_record(i, 0, ttft_ms=10, gaps_ms=[5, 5]) for i in range(12)]
+    summary, data = run_summary(context, records, stages, offset_ns, {"start_unix_ns": 1})
+    (level,) = summary.levels
+    assert level.users == 1 and level.window_s == 9.0 and level.requests == 9
+    (row,) = data["levels"]
+    assert (row["window_start_unix_ns"], row["window_end_unix_ns"]) == (101 * S, 110 * S)
+    assert [s["index"] for s in data["stages"]] == [0, 1]
+    assert data["meta"]["engine"] == "sim" and data["requests_recorded"] == 12
