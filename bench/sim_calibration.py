@@ -4,11 +4,12 @@ Workload (the calibration contract, also in docs/simulator.md): closed-loop user
 time, each request a chat prompt of 128 tokens asking for exactly 256 output tokens
 (`max_tokens` = 256 with `ignore_eos`), streamed. Users start evenly over half a request cycle.
 Aggregate tok/s = output tokens that arrived in the window / window; TTFT = mean over requests
-whose first token arrived in it. Each level runs its own server at a time scale (0.1 = ten times faster than
-real time) chosen so that its shortest step lasts about 50 real ms (or real time), and the figures are rescaled
-to real time; smaller scales would inflate the HTTP TTFT (the client and server loops lag by a
-few real ms, multiplied by 1/scale). The "model" columns are the same engine model run in
-virtual time (no sockets, no clock), i.e. what the server would show on an idle machine.
+whose first token arrived in it. Each level runs its own server at a time scale (0.1 = ten times
+faster than real time) chosen so that its shortest step lasts about 50 real ms (or real time),
+and the figures are rescaled to real time; smaller scales would inflate the HTTP TTFT (the
+client and server loops lag by a few real ms, multiplied by 1/scale). The "model" columns are
+the same engine model run in virtual time (no sockets, no clock): what the server would show on
+an idle machine.
 
     python bench/sim_calibration.py [--time-scale S] [--profiles ollama-4090-llama8b,...]
 """
@@ -88,7 +89,8 @@ def main() -> None:
         f"(ignore_eos), streamed; time scale {args.time_scale or 'auto'}"
     )
     print(
-        f"{'profile':20} {'users':>5} {'scale':>5} | {'tok/s: ref':>10} {'model':>7} {'http':>7} {'err':>5} | "
+        f"{'profile':20} {'users':>5} {'scale':>5} | {'tok/s: ref':>10} {'model':>7} {'http':>7} "
+        f"{'err':>5} | "
         f"{'TTFT ms: ref':>12} {'model':>7} {'http':>7} {'err':>5} | {'reqs':>5} {'fail':>4}"
     )
     for name in args.profiles.split(","):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,8 @@ from loadgen.sim.gpu import vram_used_bytes
 from loadgen.sim.metrics import render
 from loadgen.sim.ollama_wire import created_at
 from loadgen.sim.state import SimState
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _digest(model: str) -> str:
@@ -79,19 +82,20 @@ def api_ps(state: SimState) -> dict[str, Any]:
 
 def add_catalog_routes(app: web.Application, state: SimState) -> None:
     """Register every read-only route on `app`."""
-    version = state.profile.version
-
-    async def models(_: web.Request) -> web.Response:
-        return web.json_response(v1_models(state))
-
-    async def tags(_: web.Request) -> web.Response:
-        return web.json_response(api_tags(state))
-
-    async def ps(_: web.Request) -> web.Response:
-        return web.json_response(api_ps(state))
-
-    async def version_route(_: web.Request) -> web.Response:
-        return web.json_response({"version": version})
+    version = {"version": state.profile.version}
+    documents: dict[str, Callable[[], dict[str, Any]]] = {
+        "/v1/models": lambda: v1_models(state),
+        "/api/tags": lambda: api_tags(state),
+        "/api/ps": lambda: api_ps(state),
+        "/version": lambda: version,
+        "/api/version": lambda: version,
+        "/sim/gpu": lambda: state.meter.snapshot(
+            state.engine, state.scheduler.busy_ns, state.time_scale
+        ),
+        "/sim/stats": lambda: sim_stats_doc(state),
+    }
+    for path, document in documents.items():
+        app.router.add_get(path, _json_route(document))
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(status=200)
@@ -103,23 +107,16 @@ def add_catalog_routes(app: web.Application, state: SimState) -> None:
         text = render(state.engine, state.book, state.profile.model)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
-    async def sim_gpu(_: web.Request) -> web.Response:
-        busy = state.scheduler.busy_ns
-        return web.json_response(state.meter.snapshot(state.engine, busy, state.time_scale))
-
-    async def sim_stats(_: web.Request) -> web.Response:
-        return web.json_response(sim_stats_doc(state))
-
     app.router.add_get("/", root)
-    app.router.add_get("/v1/models", models)
-    app.router.add_get("/api/tags", tags)
-    app.router.add_get("/api/ps", ps)
-    app.router.add_get("/version", version_route)
-    app.router.add_get("/api/version", version_route)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/sim/gpu", sim_gpu)
-    app.router.add_get("/sim/stats", sim_stats)
+
+
+def _json_route(document: Callable[[], dict[str, Any]]) -> Handler:
+    async def route(_: web.Request) -> web.Response:
+        return web.json_response(document())
+
+    return route
 
 
 def sim_stats_doc(state: SimState) -> dict[str, Any]:

@@ -19,8 +19,9 @@ _READY_RE = re.compile(r"listening on (http://\S+)")
 def sim_process(*args: str, timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
     """Yield (base URL, pid) of `loadgen sim --port 0 ARGS...`; SIGTERM (then SIGKILL) on exit."""
     cmd = [sys.executable, "-m", "loadgen", "sim", "--port", "0", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # the server prints this line first, or exits

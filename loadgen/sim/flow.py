@@ -110,22 +110,28 @@ async def handle(state: SimState, request: web.Request, api: Api, kind: Kind) ->
         state.truth.write(row)
 
 
+async def _parse(
+    state: SimState, request: web.Request, api: Api, kind: Kind, n: int
+) -> tuple[SimRequest, int, str, int]:
+    """(request, output tokens, finish reason, text seed); BadRequest for any bad body."""
+    try:
+        body = json.loads(await request.read())
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
+        raise BadRequest(f"invalid JSON body: {exc}") from None
+    req = parse_openai(body, kind) if api == "openai" else parse_ollama(body, kind)
+    seed = req.seed if req.seed is not None else state.seed * 1_000_003 + n
+    n_out, finish = output_plan(req, state.profile, seed)
+    return req, n_out, finish, seed
+
+
 async def _handle(
     state: SimState, request: web.Request, api: Api, kind: Kind, row: TruthRow, n: int
 ) -> web.StreamResponse:
     try:
-        body = json.loads(await request.read())
-        req = parse_openai(body, kind) if api == "openai" else parse_ollama(body, kind)
-        seed = req.seed if req.seed is not None else state.seed * 1_000_003 + n
-        n_out, finish = output_plan(req, state.profile, seed)
-    except (ValueError, BadRequest) as exc:  # JSONDecodeError and UnicodeDecodeError included
+        req, n_out, finish, seed = await _parse(state, request, api, kind, n)
+    except BadRequest as exc:
         row.error = f"bad request: {exc}"[:200]
-        return error_response(
-            state,
-            api,
-            400,
-            str(exc) if isinstance(exc, BadRequest) else f"invalid JSON body: {exc}",
-        )
+        return error_response(state, api, 400, str(exc))
     row.tokens_in = req.tokens_in
     fault = state.faults.draw()
     row.fault = fault.name if fault else None
@@ -139,9 +145,7 @@ async def _handle(
         return error_response(state, api, 503, BUSY_MESSAGE)
     state.scheduler.notify()
     try:
-        if req.stream:
-            return await _stream(request, job)
-        return await _whole(request, job)
+        return await (_stream(request, job) if req.stream else _whole(request, job))
     except ConnectionError:
         row.error = "client disconnected"
         return web.Response(status=200)  # never sent: the connection is gone

@@ -97,68 +97,63 @@ class MetricsBook:
     requests_failed: int = 0
 
 
-def _metric(kind: str, name: str, doc: str, value: float, labels: str) -> list[str]:
-    return [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
+def _scalars(engine: Engine) -> list[tuple[str, str, str, float]]:
+    """(type, name, help, value) of every gauge and counter."""
+    kv = engine.kv_usage_ratio()
+    return [
+        (
+            "gauge",
+            "vllm:num_requests_running",
+            "Requests in model execution batches.",
+            float(len(engine.running)),
+        ),
+        (
+            "gauge",
+            "vllm:num_requests_waiting",
+            "Requests waiting to be processed.",
+            float(len(engine.waiting)),
+        ),
+        ("gauge", "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent.", kv),
+        ("gauge", "vllm:gpu_cache_usage_perc", "KV-cache usage (pre-v1 name).", kv),
+        (
+            "counter",
+            "vllm:num_preemptions_total",
+            "Cumulative preemptions.",
+            float(engine.preemptions_total),
+        ),
+        (
+            "counter",
+            "vllm:prompt_tokens_total",
+            "Prefill tokens processed.",
+            float(engine.tokens_in_total),
+        ),
+        (
+            "counter",
+            "vllm:generation_tokens_total",
+            "Generation tokens processed.",
+            float(engine.tokens_out_total),
+        ),
+    ]
 
 
 def render(engine: Engine, book: MetricsBook, model: str) -> str:
     """The whole /metrics document."""
     labels = f'model_name="{model}"'
-    lines = [
-        *_metric(
-            "gauge",
-            "vllm:num_requests_running",
-            "Requests in model execution batches.",
-            float(len(engine.running)),
-            labels,
+    lines: list[str] = []
+    for kind, name, doc, value in _scalars(engine):
+        lines += [f"# HELP {name} {doc}", f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value}"]
+    histograms = (
+        (
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            book.ttft,
         ),
-        *_metric(
-            "gauge",
-            "vllm:num_requests_waiting",
-            "Requests waiting to be processed.",
-            float(len(engine.waiting)),
-            labels,
+        (
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase.",
+            book.queue,
         ),
-        *_metric(
-            "gauge",
-            "vllm:kv_cache_usage_perc",
-            "KV-cache usage. 1 means 100 percent.",
-            engine.kv_usage_ratio(),
-            labels,
-        ),
-        *_metric(
-            "gauge",
-            "vllm:gpu_cache_usage_perc",
-            "KV-cache usage (pre-v1 name).",
-            engine.kv_usage_ratio(),
-            labels,
-        ),
-        *_metric(
-            "counter",
-            "vllm:num_preemptions_total",
-            "Cumulative preemptions.",
-            float(engine.preemptions_total),
-            labels,
-        ),
-        *_metric(
-            "counter",
-            "vllm:prompt_tokens_total",
-            "Prefill tokens processed.",
-            float(engine.tokens_in_total),
-            labels,
-        ),
-        *_metric(
-            "counter",
-            "vllm:generation_tokens_total",
-            "Generation tokens processed.",
-            float(engine.tokens_out_total),
-            labels,
-        ),
-        "# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.",
-        "# TYPE vllm:time_to_first_token_seconds histogram",
-        *book.ttft.lines("vllm:time_to_first_token_seconds", labels),
-        "# HELP vllm:request_queue_time_seconds Histogram of time spent in WAITING phase.",
-        "# TYPE vllm:request_queue_time_seconds histogram",
-        *book.queue.lines("vllm:request_queue_time_seconds", labels),
-    ]
+    )
+    for name, doc, hist in histograms:
+        lines += [f"# HELP {name} {doc}", f"# TYPE {name} histogram", *hist.lines(name, labels)]
     return "\n".join(lines) + "\n"

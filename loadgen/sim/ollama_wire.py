@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from loadgen.sim.bodies import SimRequest
+from loadgen.sim.openai_wire import json_str
 from loadgen.sim.outcome import Outcome
 
 
@@ -28,6 +29,10 @@ class OllamaFormat:
     def __init__(self, req: SimRequest, request_id: str) -> None:
         self.req = req
         self.chat = req.kind == "chat"
+        # Token frames are assembled from fixed bytes (same output as json.dumps of the dict).
+        self._pre = b'{"model":' + json_str(req.model) + b',"created_at":"'
+        self._mid = b'","message":{"role":"assistant","content":' if self.chat else b'","response":'
+        self._post = (b"}" if self.chat else b"") + b',"done":false}\n'
 
     def _frame(self, text: str) -> dict[str, Any]:
         frame: dict[str, Any] = {"model": self.req.model, "created_at": created_at()}
@@ -42,14 +47,8 @@ class OllamaFormat:
 
     def tokens(self, texts: list[str], done_before: int, finish_reason: str | None) -> bytes:
         """One NDJSON line per token (Ollama's final frame is separate and carries no text)."""
-        stamp = created_at()
-        lines = []
-        for text in texts:
-            frame = self._frame(text)
-            frame["created_at"] = stamp
-            frame["done"] = False
-            lines.append(json.dumps(frame, separators=(",", ":")).encode() + b"\n")
-        return b"".join(lines)
+        pre = self._pre + created_at().encode() + self._mid
+        return b"".join(pre + json_str(text) + self._post for text in texts)
 
     def final(self, text: str, outcome: Outcome) -> dict[str, Any]:
         frame = self._frame(text)

@@ -24,6 +24,13 @@ class LoopResult:
     preemptions: int
 
 
+@dataclass
+class _Tally:
+    tokens: int = 0
+    requests: int = 0
+    ttft_sum_ns: int = 0
+
+
 def closed_loop(
     profile: Profile,
     users: int,
@@ -38,41 +45,35 @@ def closed_loop(
     engine = make_engine(profile)
     overhead_ns = int(profile.request_overhead_ms * 1e6)
     start_ns, end_ns = int(warmup_s * 1e9), int((warmup_s + duration_s) * 1e9)
-    # (ready_ns, tie, arrival_ns): requests on their way into the engine queue
     gap_ns = int(ramp_s * 1e9 / users)
+    # (ready_ns, tie, arrival_ns): requests on their way into the engine queue
     pending = [(u * gap_ns + overhead_ns, u, u * gap_ns) for u in range(users)]
-    arrivals: dict[int, int] = {}
-    running: list[Sequence] = []
-    tokens = requests = 0
-    ttft_sum_ns = 0
-    now, tie = 0, users
+    running: dict[Sequence, int] = {}  # sequence -> arrival_ns
+    tally, now, tie = _Tally(), 0, users
     while now < end_ns:
         while pending and pending[0][0] <= now:
             _, _, arrival = heapq.heappop(pending)
             seq = Sequence(prompt_tokens, output_tokens)
             engine.submit(seq)
-            arrivals[id(seq)] = arrival
-            running.append(seq)
+            running[seq] = arrival
         step = engine.plan_step(now)
         if step is None:
             now = pending[0][0]
             continue
-        step_end = now + int(step.duration_ms * 1e6)
-        engine.finish_step(step, now, step_end)
-        now = step_end
-        for seq in [s for s in running if s.state == "finished"]:
-            running.remove(seq)
-            arrival = arrivals.pop(id(seq))
+        now += int(step.duration_ms * 1e6)
+        engine.finish_step(step, now - int(step.duration_ms * 1e6), now)
+        for seq in [s for s in step.running if s.state == "finished"]:
+            arrival = running.pop(seq)
             if start_ns <= now <= end_ns:
-                tokens += seq.tokens_out
-                requests += 1
-                ttft_sum_ns += (seq.first_token_ns or now) - arrival
+                tally.tokens += seq.tokens_out
+                tally.requests += 1
+                tally.ttft_sum_ns += (seq.first_token_ns or now) - arrival
             tie += 1
             heapq.heappush(pending, (now + overhead_ns, tie, now))
     return LoopResult(
         users=users,
-        output_tok_s=tokens / duration_s,
-        ttft_mean_ms=ttft_sum_ns / requests / 1e6 if requests else 0.0,
-        requests=requests,
+        output_tok_s=tally.tokens / duration_s,
+        ttft_mean_ms=tally.ttft_sum_ns / tally.requests / 1e6 if tally.requests else 0.0,
+        requests=tally.requests,
         preemptions=engine.preemptions_total,
     )

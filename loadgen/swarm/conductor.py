@@ -57,6 +57,7 @@ class Conductor:
         ev = self.environment.events
         ev.test_start.add_listener(self._on_test_start)
         ev.spawning_complete.add_listener(self._on_spawning_complete)
+        ev.test_stopping.add_listener(self._on_test_stopping)
         ev.test_stop.add_listener(self._on_test_stop)
         ev.quitting.add_listener(self._on_quitting)
         if web_ui is not None:
@@ -87,6 +88,12 @@ class Conductor:
     def _on_spawning_complete(self, user_count: int, **_: Any) -> None:
         self._observe()
         self.collector.tracker.ramp_done(int(user_count), time.time_ns())
+
+    def _on_test_stopping(self, **_: Any) -> None:
+        """The stop decision, before Locust kills the users: the last level's window ends here,
+        so requests cut off by the stop never count in it."""
+        for stage in self.collector.tracker.stop(time.time_ns()):
+            self._stage_closed(stage)
 
     def _on_test_stop(self, **_: Any) -> None:
         now = time.time_ns()

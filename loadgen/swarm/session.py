@@ -15,6 +15,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import gevent
+
 from loadgen import timing
 from loadgen.backends.base import ChatRequest
 from loadgen.backends.ollama import OllamaBackend
@@ -23,7 +25,7 @@ from loadgen.records import RequestRecord
 from loadgen.swarm import events
 from loadgen.swarm.arrivals import PoissonArrivals
 from loadgen.swarm.events import RunContext
-from loadgen.swarm.exchange import Exchange, WireBackend
+from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed
 from loadgen.swarm.options import SwarmSettings
 from loadgen.swarm.transport_fast import FastTransport
 from loadgen.swarm.transport_openai import OpenAISdkTransport
@@ -125,7 +127,22 @@ class Session:
         seq = next(self._seq)
         stage_index, stage_users = self.stage.index, self.stage.users
         request = self.chat_request(messages, max_tokens)
-        exchange = transport.send(self.backend, request, f"{self.worker}-{seq}")
+        wall_send_unix_ns, t_send_ns = time.time_ns(), time.perf_counter_ns()
+        try:
+            exchange = transport.send(self.backend, request, f"{self.worker}-{seq}")
+        except gevent.GreenletExit:
+            # The run ended mid-request (Locust kills its users): keep every seq on record,
+            # but only for loadgen's listeners, not as a Locust failure.
+            cut = Exchange(
+                failed(empty_result(), "truncated", "cut off: the run ended"),
+                wall_send_unix_ns,
+                t_send_ns,
+                time.perf_counter_ns(),
+                None,
+            )
+            cut_record = self._record(cut, seq, turn, t_sched_ns, stage_index, stage_users)
+            events.llm_request.fire(record=cut_record)
+            raise
         record = self._record(exchange, seq, turn, t_sched_ns, stage_index, stage_users)
         self._fire(record)
         return record, exchange.result.text

@@ -64,8 +64,12 @@ def test_help_documents_the_fault_spec() -> None:
 
 def test_port_in_use_is_one_line() -> None:
     port = free_port()
-    first = subprocess.Popen(loadgen_cmd("sim", "--port", str(port)), stdout=subprocess.PIPE,
-                             text=True, start_new_session=True)
+    first = subprocess.Popen(
+        loadgen_cmd("sim", "--port", str(port)),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert first.stdout is not None and "listening on" in first.stdout.readline()
         assert_one_line_error(run_sim("--port", str(port)), "cannot listen")
@@ -78,13 +82,17 @@ def test_port_zero_announces_the_port_and_sigterm_flushes_truth(tmp_path: Path) 
     truth = tmp_path / "truth.jsonl"
     proc = subprocess.Popen(
         loadgen_cmd("sim", "--profile", "fast", "--port", "0", "--truth", str(truth)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        match = re.fullmatch(r"loadgen sim: listening on (http://127\.0\.0\.1:(\d+)) \(profile fast\)\n",
-                             line)
+        match = re.fullmatch(
+            r"loadgen sim: listening on (http://127\.0\.0\.1:(\d+)) \(profile fast\)\n", line
+        )
         assert match and int(match.group(2)) > 0, line
         body = json.dumps({"model": "m", "prompt": "hi", "stream": False}).encode()
         with urllib.request.urlopen(match.group(1) + "/api/generate", body, timeout=10) as resp:

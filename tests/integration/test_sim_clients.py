@@ -23,8 +23,12 @@ def test_openai_client_streaming_and_not(sim_server: SimFactory, profile: str) -
         assert count_tokens(reply.choices[0].message.content or "") == 6
 
         stream = client.chat.completions.create(
-            model=model, messages=MESSAGES, max_tokens=5, stream=True,
-            stream_options={"include_usage": True}, extra_body={"ignore_eos": True},
+            model=model,
+            messages=MESSAGES,
+            max_tokens=5,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"ignore_eos": True},
         )
         chunks = list(stream)
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -57,16 +61,22 @@ def test_ollama_client_streaming_and_not(sim_server: SimFactory) -> None:
         assert count_tokens(reply.message.content or "") == 4
         assert reply.total_duration and reply.total_duration >= (reply.eval_duration or 0)
 
-        parts = list(client.chat(model="llama3.1:8b", messages=MESSAGES, stream=True,
-                                 options={"num_predict": 5}))
+        parts = list(
+            client.chat(
+                model="llama3.1:8b", messages=MESSAGES, stream=True, options={"num_predict": 5}
+            )
+        )
         assert [p.done for p in parts] == [False] * 5 + [True]
         assert count_tokens("".join(p.message.content or "" for p in parts)) == 5
         assert parts[-1].prompt_eval_count == count_tokens(MESSAGES[0]["content"])
 
         gen = client.generate(model="llama3.1:8b", prompt="Hello", options={"num_predict": 3})
         assert count_tokens(gen.response) == 3 and gen.eval_count == 3
-        streamed = list(client.generate(model="llama3.1:8b", prompt="Hi", stream=True,
-                                        options={"num_predict": 2}))
+        streamed = list(
+            client.generate(
+                model="llama3.1:8b", prompt="Hi", stream=True, options={"num_predict": 2}
+            )
+        )
         assert streamed[-1].done and "".join(p.response for p in streamed).strip()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import socket
 import time
@@ -13,15 +15,23 @@ import pytest
 
 from tests.fixtures.sim import SimFactory, SimServer
 
-CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8,
-        "ignore_eos": True}
+CHAT = {
+    "model": "m",
+    "messages": [{"role": "user", "content": "hi"}],
+    "max_tokens": 8,
+    "ignore_eos": True,
+}
 
 
-def raw_post(sim: SimServer, path: str, body: dict[str, object]) -> tuple[bytes, BaseException | None]:
+def raw_post(
+    sim: SimServer, path: str, body: dict[str, object]
+) -> tuple[bytes, BaseException | None]:
     """Send one request on a bare socket; return what arrived and how the reading ended."""
     payload = json.dumps(body).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode()
     received = b""
     with socket.create_connection(("127.0.0.1", sim.port), timeout=10) as sock:
         sock.sendall(head + payload)
@@ -33,10 +43,13 @@ def raw_post(sim: SimServer, path: str, body: dict[str, object]) -> tuple[bytes,
     return received, None
 
 
-def stream_body(sim: SimServer, path: str, body: dict[str, object]) -> tuple[list[bytes], list[float]]:
+def stream_body(
+    sim: SimServer, path: str, body: dict[str, object]
+) -> tuple[list[bytes], list[float]]:
     """The lines of a streamed body and the time each arrived (perf_counter seconds)."""
-    req = urllib.request.Request(sim.url + path, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        sim.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     lines, times = [], []
     with urllib.request.urlopen(req, timeout=10) as resp:
         for line in resp:
@@ -48,14 +61,18 @@ def stream_body(sim: SimServer, path: str, body: dict[str, object]) -> tuple[lis
 
 @pytest.mark.parametrize(
     ("spec", "status", "message"),
-    [("http500=1", 500, "internal server error"), ("busy503=1", 503, "server busy"),
-     ("rate429=1:2s", 429, "rate limit")],
+    [
+        ("http500=1", 500, "internal server error"),
+        ("busy503=1", 503, "server busy"),
+        ("rate429=1:2s", 429, "rate limit"),
+    ],
 )
 def test_error_status_faults(sim_server: SimFactory, spec: str, status: int, message: str) -> None:
     with sim_server("fast", "--faults", spec) as sim:
         for path, stream in (("/v1/chat/completions", True), ("/api/chat", False)):
-            req = urllib.request.Request(sim.url + path, data=json.dumps(
-                {**CHAT, "stream": stream}).encode())
+            req = urllib.request.Request(
+                sim.url + path, data=json.dumps({**CHAT, "stream": stream}).encode()
+            )
             with pytest.raises(urllib.error.HTTPError) as info:
                 urllib.request.urlopen(req, timeout=10)
             body = json.loads(info.value.read())
@@ -96,7 +113,7 @@ def test_malformed_frame_then_the_stream_goes_on(sim_server: SimFactory) -> None
 def test_stall_pauses_the_stream(sim_server: SimFactory) -> None:
     with sim_server("fast", "--faults", "stall=1:1s") as sim:
         lines, times = stream_body(sim, "/api/chat", {**CHAT, "options": {"num_predict": 8}})
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert json.loads(lines[-1])["done"] is True
         assert max(gaps) >= 0.9 and gaps.index(max(gaps)) == 3  # after half of the 8 tokens
 
@@ -106,10 +123,8 @@ def _fault_sequence(sim_server: SimFactory, tmp_path: Path, seed: int) -> list[s
     spec = "http500=0.2,busy503=0.1,rate429=0.1,malformed=0.1,cut=0.1"
     with sim_server("fast", "--faults", spec, "--seed", str(seed), "--truth", str(truth)) as sim:
         for _ in range(30):
-            try:
+            with contextlib.suppress(urllib.error.HTTPError):
                 stream_body(sim, "/v1/chat/completions", {**CHAT, "stream": True})
-            except urllib.error.HTTPError:
-                pass
     return [json.loads(line)["fault"] for line in truth.read_text().splitlines()]
 
 

@@ -44,8 +44,10 @@ async def _burst(url: str, path: str, bodies: list[dict[str, object]]) -> list[t
 
 def test_fifo_queue_bound_answers_503_busy(sim_server: SimFactory, tmp_path: Path) -> None:
     profile = tmp_path / "tiny-ollama.toml"
-    profile.write_text('engine = "ollama"\nscheduler = "fifo"\nmax_running = 1\nmax_queue = 2\n'
-                       "step_base_ms = 20.0\n")
+    profile.write_text(
+        'engine = "ollama"\nscheduler = "fifo"\nmax_running = 1\nmax_queue = 2\n'
+        "step_base_ms = 20.0\n"
+    )
     body = {"model": "m", "prompt": "hi", "stream": False, "options": {"num_predict": 10}}
     with sim_server(str(profile)) as sim:
         results = asyncio.run(_burst(sim.url, "/api/generate", [body] * 8))
@@ -59,8 +61,10 @@ def test_kv_budget_preempts_and_every_request_still_completes(
     sim_server: SimFactory, tmp_path: Path
 ) -> None:
     profile = tmp_path / "tiny-kv.toml"
-    profile.write_text('engine = "vllm"\nmax_running = 64\nkv_blocks = 40\nmax_model_len = 512\n'
-                       "step_base_ms = 2.0\n")
+    profile.write_text(
+        'engine = "vllm"\nmax_running = 64\nkv_blocks = 40\nmax_model_len = 512\n'
+        "step_base_ms = 2.0\n"
+    )
     prompt = " ".join(["token"] * 40)
     body = {"model": "m", "prompt": prompt, "max_tokens": 100, "ignore_eos": True}
     with sim_server(str(profile)) as sim:

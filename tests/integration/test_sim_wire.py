@@ -1,4 +1,4 @@
-"""Every route of `loadgen sim`, read with a plain HTTP client: the wire formats of vLLM and Ollama."""
+"""Every route of `loadgen sim` read with a plain HTTP client: vLLM and Ollama wire formats."""
 
 from __future__ import annotations
 
@@ -25,10 +25,13 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
         yield server
 
 
-def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def post(
+    url: str, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json",
-                                                          **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, dict(resp.headers), resp.read()
@@ -77,13 +80,19 @@ def test_openai_chat_stream_is_shaped_like_vllm(sim: SimServer) -> None:
     assert count_tokens(text) == 7 and len(set(text.split())) > 1
     assert usage["choices"] == []
     n_in = count_tokens(PROMPT)
-    assert usage["usage"] == {"prompt_tokens": n_in, "completion_tokens": 7, "total_tokens": n_in + 7}
+    assert usage["usage"] == {
+        "prompt_tokens": n_in,
+        "completion_tokens": 7,
+        "total_tokens": n_in + 7,
+    }
 
 
 def test_continuous_usage_stats_put_usage_on_every_chunk(sim: SimServer) -> None:
     opts = {"include_usage": True, "continuous_usage_stats": True}
     body = chat(stream=True, max_tokens=3, ignore_eos=True, stream_options=opts)
-    chunks = [json.loads(e) for e in sse_events(post(sim.url + "/v1/chat/completions", body)[2])[:-1]]
+    chunks = [
+        json.loads(e) for e in sse_events(post(sim.url + "/v1/chat/completions", body)[2])[:-1]
+    ]
     assert [c["usage"]["completion_tokens"] for c in chunks] == [0, 1, 2, 3, 3]
     assert chunks[-1]["choices"] == []
 
@@ -94,7 +103,9 @@ def test_stream_without_usage_ends_with_done_and_no_usage_chunk(sim: SimServer) 
 
 
 def test_openai_chat_non_streaming(sim: SimServer) -> None:
-    status, headers, raw = post(sim.url + "/v1/chat/completions", chat(max_tokens=5, ignore_eos=True))
+    status, headers, raw = post(
+        sim.url + "/v1/chat/completions", chat(max_tokens=5, ignore_eos=True)
+    )
     doc = json.loads(raw)
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     assert doc["object"] == "chat.completion" and doc["id"].startswith("chatcmpl-")
@@ -128,8 +139,11 @@ def test_eos_min_tokens_and_max_tokens(sim: SimServer) -> None:
 
 
 def test_ollama_chat_ndjson_stream(sim: SimServer) -> None:
-    body = {"model": "llama3.1:8b", "messages": [{"role": "user", "content": PROMPT}],
-            "options": {"num_predict": 6}}
+    body = {
+        "model": "llama3.1:8b",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "options": {"num_predict": 6},
+    }
     status, headers, raw = post(sim.url + "/api/chat", body)  # stream defaults to true
     assert status == 200 and headers["Content-Type"].startswith("application/x-ndjson")
     frames = [json.loads(line) for line in raw.decode().splitlines()]
@@ -142,8 +156,10 @@ def test_ollama_chat_ndjson_stream(sim: SimServer) -> None:
     assert final["done"] is True and final["done_reason"] == "length"
     assert final["message"] == {"role": "assistant", "content": ""}
     assert final["prompt_eval_count"] == count_tokens(PROMPT) and final["eval_count"] == 6
-    durations = [final[k] for k in ("total_duration", "load_duration", "prompt_eval_duration",
-                                     "eval_duration")]
+    durations = [
+        final[k]
+        for k in ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+    ]
     assert all(isinstance(d, int) and d >= 0 for d in durations)
     assert final["total_duration"] >= sum(durations[1:])
 
@@ -191,8 +207,16 @@ def test_catalog_routes(sim: SimServer) -> None:
     gpu = json.loads(get(sim.url + "/sim/gpu")[2])
     assert gpu["engine"] == "sim" and gpu["profile"] == "fast"
     card = gpu["gpus"][0]
-    assert {"index", "name", "vram_used_bytes", "vram_total_bytes", "vram_reserved_bytes",
-            "gpu_util_pct", "power_w", "temperature_c"} == set(card)
+    assert {
+        "index",
+        "name",
+        "vram_used_bytes",
+        "vram_total_bytes",
+        "vram_reserved_bytes",
+        "gpu_util_pct",
+        "power_w",
+        "temperature_c",
+    } == set(card)
     assert 0 < card["vram_used_bytes"] <= card["vram_reserved_bytes"] <= card["vram_total_bytes"]
 
 
@@ -201,8 +225,12 @@ def test_metrics_use_vllm_names(sim: SimServer) -> None:
     status, ctype, raw = get(sim.url + "/metrics")
     text = raw.decode()
     assert status == 200 and ctype.startswith("text/plain")
-    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting",
-                 "vllm:kv_cache_usage_perc", "vllm:num_preemptions_total"):
+    for name in (
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:num_preemptions_total",
+    ):
         assert f'{name}{{model_name="sim-fast"}} ' in text
     for hist in ("vllm:time_to_first_token_seconds", "vllm:request_queue_time_seconds"):
         assert f"# TYPE {hist} histogram" in text
@@ -213,8 +241,11 @@ def test_metrics_use_vllm_names(sim: SimServer) -> None:
 
 def test_truth_file_records_every_request(sim: SimServer) -> None:
     rid = "wire-test-42"
-    post(sim.url + "/v1/chat/completions", chat(stream=True, max_tokens=4, ignore_eos=True),
-         headers={"x-request-id": rid})
+    post(
+        sim.url + "/v1/chat/completions",
+        chat(stream=True, max_tokens=4, ignore_eos=True),
+        headers={"x-request-id": rid},
+    )
     post(sim.url + "/api/chat", b"{bad")
     truth = Path(sim.log).parent / "truth.jsonl"
     rows = [json.loads(line) for line in truth.read_text().splitlines()]
@@ -222,8 +253,13 @@ def test_truth_file_records_every_request(sim: SimServer) -> None:
     assert row["route"] == "/v1/chat/completions" and row["api"] == "openai"
     assert row["status"] == 200 and row["fault"] is None
     assert row["tokens_out"] == 4 and row["tokens_in"] == count_tokens(PROMPT)
-    assert (row["arrival_mono_ns"] <= row["admitted_mono_ns"] <= row["first_token_mono_ns"]
-            <= row["last_token_mono_ns"] <= row["end_mono_ns"])
+    assert (
+        row["arrival_mono_ns"]
+        <= row["admitted_mono_ns"]
+        <= row["first_token_mono_ns"]
+        <= row["last_token_mono_ns"]
+        <= row["end_mono_ns"]
+    )
     assert row["queue_wait_ns"] >= 0 and row["wall_arrival_unix_ns"] > 1_600_000_000 * 10**9
     bad = [r for r in rows if r["route"] == "/api/chat" and r["status"] == 400]
     assert bad and bad[-1]["api"] == "ollama" and bad[-1]["tokens_out"] == 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.sim.engine import Sequence, make_engine
+from loadgen.sim.engine import Engine, Sequence, make_engine
 from loadgen.sim.gpu import GpuMeter, vram_used_bytes
-from loadgen.sim.profiles import load_profile
+from loadgen.sim.profiles import Profile, load_profile
 
 
-def loaded_engine(name: str, users: int, steps: int):  # type: ignore[no-untyped-def]
+def loaded_engine(name: str, users: int, steps: int) -> tuple[Profile, Engine]:
     profile = load_profile(name)
     engine = make_engine(profile)
     for _ in range(users):
