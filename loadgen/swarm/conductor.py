@@ -52,6 +52,7 @@ class Conductor:
         self._live_line = False
         self._finished = False
         self._sigterm: Any = None
+        self._stopping = False  # between test_stopping and the next test_start: no new levels
 
     def install(self, web_ui: Any) -> None:
         ev = self.environment.events
@@ -69,6 +70,7 @@ class Conductor:
         if self.started_unix_ns is None:
             self.started_unix_ns = now
             self._started_mono = time.monotonic()
+        self._stopping = False
         events.llm_event.fire(kind="run_start", text=self._describe(), wall_unix_ns=now)
         self._greenlets = [gevent.spawn(self._poll), gevent.spawn(self._progress)]
         self._catch_sigterm()
@@ -92,6 +94,7 @@ class Conductor:
     def _on_test_stopping(self, **_: Any) -> None:
         """The stop decision, before Locust kills the users: the last level's window ends here,
         so requests cut off by the stop never count in it."""
+        self._stopping = True
         for stage in self.collector.tracker.stop(time.time_ns()):
             self._stage_closed(stage)
 
@@ -145,6 +148,8 @@ class Conductor:
             gevent.sleep(POLL_INTERVAL_S)
 
     def _observe(self) -> None:
+        if self._stopping:
+            return
         runner = self.environment.runner
         tracker = self.collector.tracker
         before = tracker.current
