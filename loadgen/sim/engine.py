@@ -43,6 +43,11 @@ class Step:
     duration_ms: float
 
 
+def _kv_tokens(seq: Sequence) -> int:
+    """Tokens whose KV the next step holds: prompt + generated + the one being generated."""
+    return min(seq.tokens_in + seq.tokens_out + 1, seq.tokens_in + seq.tokens_target)
+
+
 def blocks_for(n_tokens: int) -> int:
     """KV blocks needed to hold n_tokens."""
     return -(-n_tokens // KV_BLOCK_TOKENS)
@@ -128,7 +133,7 @@ class Engine:
         admitted: list[Sequence] = []
         while self.waiting and len(self.running) < self.profile.max_running:
             seq = self.waiting[0]
-            need = blocks_for(seq.tokens_in + seq.tokens_out + 1)
+            need = blocks_for(_kv_tokens(seq))
             if not self._can_allocate(need):
                 break
             self.waiting.popleft()
@@ -148,7 +153,7 @@ class Engine:
 
     def _grow(self, seq: Sequence) -> None:
         """After a token, a sequence may need one more block; preempt the newest if none."""
-        need = blocks_for(seq.tokens_in + seq.tokens_out + 1) - seq.blocks
+        need = blocks_for(_kv_tokens(seq)) - seq.blocks
         while need > 0 and not self._can_allocate(need):
             victim = self.running[-1]
             self._preempt(victim)

@@ -133,3 +133,30 @@ def test_faults_replay_from_the_seed(sim_server: SimFactory, tmp_path: Path) -> 
     assert len(first) == 30 and len(set(first)) >= 4
     assert _fault_sequence(sim_server, tmp_path, 7) == first
     assert _fault_sequence(sim_server, tmp_path, 8) != first
+
+
+def test_client_that_goes_away_frees_its_slot(sim_server: SimFactory, tmp_path: Path) -> None:
+    profile = tmp_path / "slow.toml"
+    profile.write_text("step_base_ms = 20.0\nmax_running = 1\n")
+    truth = tmp_path / "gone.jsonl"
+    with sim_server(str(profile), "--truth", str(truth)) as sim:
+        body = {**CHAT, "max_tokens": 500, "stream": True}
+        req = urllib.request.Request(
+            sim.url + "/v1/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"x-request-id": "gone"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            for _ in range(3):
+                resp.readline()
+        # the next request can only run once the engine dropped the first one (one slot)
+        follow = {**CHAT, "max_tokens": 2}
+        reply = urllib.request.urlopen(
+            urllib.request.Request(
+                sim.url + "/v1/chat/completions", data=json.dumps(follow).encode()
+            ),
+            timeout=20,
+        )
+        assert json.loads(reply.read())["usage"]["completion_tokens"] == 2
+    row = next(json.loads(x) for x in truth.read_text().splitlines() if '"gone"' in x)
+    assert row["error"] == "client disconnected" and 0 < row["tokens_out"] < 500

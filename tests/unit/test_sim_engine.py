@@ -130,3 +130,11 @@ def test_fifo_flat_continuous_scales_in_virtual_time() -> None:
         return closed_loop(p, 10, 128, 256).output_tok_s / closed_loop(p, 1, 128, 256).output_tok_s
 
     assert ratio("ollama-4090-llama8b") < 3 < 5 < ratio("vllm-4090-llama8b")
+
+
+def test_a_request_as_long_as_the_whole_kv_budget_completes_alone() -> None:
+    engine = Engine(Profile(name="t", kv_blocks=4, max_model_len=64))
+    seq = Sequence(tokens_in=10, tokens_target=54)  # exactly 64 tokens = 4 blocks
+    engine.submit(seq)
+    run_until_done(engine)
+    assert seq.state == "finished" and seq.tokens_out == 54 and engine.preemptions_total == 0
