@@ -12,7 +12,7 @@ import re
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 # Plausible English filler; generated text cycles through it in a seeded, non-repeating order.
-WORDS: tuple[str, ...] = tuple(
+_FILLER = (
     """the model answers a question about how the engine schedules requests when many users
     arrive at once and each one waits for its first token while the batch grows larger so the
     throughput rises until memory runs out then latency climbs because queued prompts must wait
@@ -20,8 +20,9 @@ WORDS: tuple[str, ...] = tuple(
     on the device during decoding steps that emit one token for each active stream per iteration
     of the scheduler loop measured in milliseconds by clients that record every frame they read
     from the server over a local network connection with streaming responses encoded as events
-    or lines of json describing content reasoning usage and timing fields""".split()
+    or lines of json describing content reasoning usage and timing fields"""
 )
+WORDS: tuple[str, ...] = tuple(_FILLER.split())
 
 
 def count_tokens(text: str) -> int:
