@@ -61,14 +61,15 @@ STAGE_INT_FIELDS: tuple[str, ...] = ("stage_index", "users", "requests", "errors
 LLM_STAGE = Measurement(
     "llm_stage",
     RUN_TAGS,
-    {  # the numeric fields of loadgen.summary.LevelSummary, plus peak VRAM
+    {  # the numeric fields of loadgen.summary.LevelSummary (VRAM/RSS: with a sidecar)
         **_kinds("int", *STAGE_INT_FIELDS),
         **_kinds("float", "error_rate", "req_s", "output_tok_s", "input_tok_s", "window_s"),
         **_kinds("float", "ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "ttft_sched_p95_ms"),
         **_kinds("float", "ttfo_p50_ms", "itl_p50_ms", "itl_p99_ms", "tpot_p50_ms"),
         **_kinds("float", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms", "queue_p50_ms"),
         **_kinds("float", "prefill_p50_ms", "decode_p50_ms", "network_client_p50_ms"),
-        "peak_vram_bytes": "float",
+        **_kinds("float", "vram_idle_bytes", "vram_peak_bytes"),
+        **_kinds("float", "engine_rss_idle_bytes", "engine_rss_peak_bytes"),
     },
     "per load level, at the end of its steady window; other numeric summary fields are floats",
 )

@@ -50,6 +50,11 @@ class LevelSummary:
     network_client_p50_ms: float | None = None
     errors_by_type: dict[str, int] = field(default_factory=dict)
     n_out_sources: dict[str, int] = field(default_factory=dict)  # "usage" -> count, ...
+    # From the sidecar (None without one). Idle = before the run's first level started.
+    vram_idle_bytes: int | None = None  # VRAM summed over GPUs
+    vram_peak_bytes: int | None = None  # max inside this level's steady window
+    engine_rss_idle_bytes: int | None = None  # the engine's process tree
+    engine_rss_peak_bytes: int | None = None
 
 
 def summarize_samples(
@@ -162,15 +167,39 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Shown only when a sidecar ran: bytes printed as GB (1e9), like the reference table.
+_RESOURCE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("VRAM idle GB", "vram_idle_bytes", ".2f"),
+    ("VRAM peak GB", "vram_peak_bytes", ".2f"),
+    ("RSS peak GB", "engine_rss_peak_bytes", ".2f"),
+)
+_BYTES_PER_GB = 1e9
+
+
 def _cell(value: Any, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _columns(levels: Iterable[LevelSummary]) -> tuple[tuple[str, str, str], ...]:
+    measured = {
+        name for lv in levels for _, name, _ in _RESOURCE_COLUMNS if getattr(lv, name) is not None
+    }
+    return _COLUMNS + tuple(c for c in _RESOURCE_COLUMNS if c[1] in measured)
+
+
+def _value(level: LevelSummary, name: str) -> Any:
+    value = getattr(level, name)
+    return value / _BYTES_PER_GB if name.endswith("_bytes") and value is not None else value
+
+
 def format_table(summary: RunSummary) -> str:
-    """A plain-text table, one row per level, right-aligned; '-' where a value is undefined."""
-    rows = [[header for header, _, _ in _COLUMNS]]
+    """A plain-text table, one row per level, right-aligned; '-' where a value is undefined.
+
+    VRAM and engine RSS columns appear when a sidecar measured them."""
+    columns = _columns(summary.levels)
+    rows = [[header for header, _, _ in columns]]
     for level in summary.levels:
-        rows.append([_cell(getattr(level, name), fmt) for _, name, fmt in _COLUMNS])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+        rows.append([_cell(_value(level, name), fmt) for _, name, fmt in columns])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)

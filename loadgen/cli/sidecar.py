@@ -102,6 +102,11 @@ def _stop_on_signals() -> threading.Event:
     show_default=True,
     help="Which engine endpoints to scrape; auto probes /sim/gpu, /api/ps, /metrics.",
 )
+@click.option(
+    "--engine-tag",
+    default=None,
+    help="The `engine` tag of InfluxDB points [default: the detected engine].",
+)
 @click.option("--no-nvml", is_flag=True, help="Do not read NVIDIA GPUs.")
 @influx_options
 def sidecar(
@@ -113,6 +118,7 @@ def sidecar(
     process_name: str | None,
     engine_url: str | None,
     engine: Any,
+    engine_tag: str | None,
     no_nvml: bool,
     **influx: Any,
 ) -> None:
@@ -134,7 +140,9 @@ def sidecar(
     )
     influx_sink = None
     if settings is not None:
-        influx_sink = InfluxSampleSink(settings, results, run_id, _engine_tag(sources, engine))
+        influx_sink = InfluxSampleSink(
+            settings, results, run_id, _engine_tag(sources, engine, engine_tag)
+        )
         sinks.append(influx_sink.start())
     stop = _stop_on_signals()
     click.echo(f"{_PREFIX}run {run_id}: writing {results / 'sidecar.jsonl'} every {interval_s} s")
@@ -154,8 +162,11 @@ def _print_summary(runner: Sidecar, influx_sink: InfluxSampleSink | None) -> Non
         )
 
 
-def _engine_tag(sources: Sources, engine: str) -> Callable[[], str]:
-    """The `engine` tag: what the scraper detected, else --engine unless auto, else none."""
+def _engine_tag(sources: Sources, engine: str, given: str | None) -> Callable[[], str]:
+    """The `engine` tag: --engine-tag (the swarm's label), else what the scraper detected,
+    else --engine unless auto, else none."""
+    if given:
+        return lambda: given
     fixed = "" if engine == "auto" else engine
 
     def tag() -> str:

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,17 @@ import click
 
 from loadgen.cli.influx_options import influx_options, locust_args, locust_env
 from loadgen.cli.influx_options import settings_from_options as influx_settings
+from loadgen.cli.scale_out import check_started, generator_gate, master_args, scale_out_options
 from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
+from loadgen.sinks.influx_http import preflight
 from loadgen.slo import Slo, evaluate, parse_slos
 from loadgen.summary import RunSummary, format_table
 from loadgen.swarm.options import CLIENTS, DEFAULT_CLIENT
 from loadgen.swarm.plan import StepPlan, parse_duration_s, parse_users
 from loadgen.swarm.results import CSV_PREFIX, SUMMARY_FILE, make_run_id, read_json, redact_argv
-from loadgen.swarm.simproc import simulator
+from loadgen.swarm.run_end import finish_results
+from loadgen.swarm.sidecar_link import check_sidecar, running_sidecar, sidecar_options
+from loadgen.swarm.simproc import profile_engine, simulator
 from loadgen.swarm.target import TargetInfo, probe
 from loadgen.workload import load_dataset
 
@@ -212,6 +216,8 @@ def check_inputs(opts: dict[str, Any]) -> RunSpec:
         raise LoadgenError("give either --host or --sim, not both")
     slos = parse_slos(opts.get("slo") or ())
     influx = influx_settings(opts)
+    if influx is not None:  # unreachable, bad credentials or database: one line, exit 2
+        influx = preflight(influx)
     influx_args = locust_args(influx) if influx is not None else []
     influx_env = locust_env(influx) if influx is not None else {}
     run_id = make_run_id()
@@ -233,16 +239,16 @@ def _host(opts: dict[str, Any]) -> str:
 def target(opts: dict[str, Any]) -> Iterator[TargetInfo]:
     """The probed target: --host, or a simulator started for this run (always stopped)."""
     with contextlib.ExitStack() as stack:
+        sim = None
         if opts["sim"]:
             truth = Path(opts["sim_truth"]) if opts["sim_truth"] else None
-            host = stack.enter_context(
+            sim = stack.enter_context(
                 simulator(opts["sim"], truth, opts["seed"], opts["sim_faults"])
             )
-        else:
-            host = _host(opts)
+        host = sim.url if sim is not None else _host(opts)
         info = probe(host, opts["api"], opts["model"] or "", opts["api_key"])
-        if opts["sim"]:
-            info = TargetInfo(info.host, info.api, info.model, "sim", info.version)
+        if sim is not None:  # labelled as the engine its profile imitates (docs/swarm.md)
+            info = replace(info, engine=profile_engine(opts["sim"]), pid=sim.pid)
         yield info
 
 
@@ -338,15 +344,26 @@ def gate(results_dir: Path, slos: list[Slo]) -> int:
 @click.command("swarm")
 @common_options
 @influx_options
+@scale_out_options
+@sidecar_options
 @click.option("--slo", multiple=True, help="objective per level, repeatable: ttft_p95_ms<=500")
 def swarm(**opts: Any) -> None:
-    """Run chat users against an engine headless; exit 1 if an SLO is breached."""
+    """Run chat users against an engine headless; exit 1 if an SLO is breached or the load
+    generator was saturated (see --allow-saturated)."""
     spec = check_inputs(opts)
+    sidecar = check_sidecar(opts, _duration(opts, "sidecar-interval"))
+    scale_out = master_args(opts)
     with target(opts) as info:
-        argv = locust_argv(opts, spec, info, headless=True)
+        argv = locust_argv(opts, spec, info, headless=True) + scale_out
         argv += ["--headless", "--only-summary", USER_CLASS]
-        completed = run_child(argv, child_env(opts, spec))
-    code = gate(spec.results_dir, spec.slos)
+        influx = (spec.influx_args, spec.influx_env)
+        engine, run_s = opts["engine"] or info.engine, spec.plan.total_s
+        with running_sidecar(sidecar, spec.run_id, spec.results_dir, info, engine, influx, run_s):
+            completed = run_child(argv, child_env(opts, spec))
+    notes = finish_results(spec.results_dir, {"sim_profile": opts["sim"]} if opts["sim"] else {})
+    check_started(spec.results_dir, opts)
+    code = max(gate(spec.results_dir, spec.slos), generator_gate(spec.results_dir, opts))
+    notes.echo()
     sys.exit(code if completed else 130)
 
 

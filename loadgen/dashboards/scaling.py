@@ -26,19 +26,19 @@ TABLE_FIELDS = (
     "ttft_p99_ms",
     "e2e_p95_ms",
     "error_rate",
-    "peak_vram_bytes",
+    "vram_peak_bytes",
 )
 CURVES = (
     ("Users vs aggregate output tok/s", ("output_tok_s",), "none"),
     ("Users vs TTFT p50 / p95", ("ttft_p50_ms", "ttft_p95_ms"), "ms"),
-    ("Users vs peak VRAM", ("peak_vram_bytes",), "decbytes"),
+    ("Users vs peak VRAM", ("vram_peak_bytes",), "decbytes"),
 )
 # Reference-table columns: (llm_stage field, column suffix).
 COMPARED = (
     ("output_tok_s", "tok/s"),
     ("ttft_p50_ms", "TTFT p50 ms"),
     ("ttft_p95_ms", "TTFT p95 ms"),
-    ("peak_vram_bytes", "VRAM bytes"),
+    ("vram_peak_bytes", "VRAM bytes"),
 )
 
 
@@ -73,7 +73,7 @@ def build_scaling() -> dash_b.Dashboard:
     board = _board("loadgen: scaling curves", SCALING_UID, include_baseline=False)
     for title, names, unit in CURVES:
         board = board.with_panel(p.xy_panel(title, stage_query(names), "users", unit))
-    units = {"peak_vram_bytes": "decbytes", "error_rate": "percentunit", "req_s": "reqps"}
+    units = {"vram_peak_bytes": "decbytes", "error_rate": "percentunit", "req_s": "reqps"}
     per_level = p.table_panel("Per level", [stage_query(TABLE_FIELDS)], units)
     return board.with_panel(per_level)
 

@@ -8,6 +8,7 @@ custom messages, so the master writes the single requests.jsonl of a distributed
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ RECORDS_MESSAGE = "loadgen_records"
 STAGE_MESSAGE = "loadgen_stage"
 FLUSH_MESSAGE = "loadgen_flush"  # master -> workers: stop your users, ship everything
 FLUSHED_MESSAGE = "loadgen_flushed"  # worker -> master: all my records are on their way
+HELLO_MESSAGE = "loadgen_hello"  # worker -> master at its test start: its worker id and clock
+HEALTH_MESSAGE = "loadgen_health"  # worker -> master every interval: a HealthReport dict
 
 
 class Collector:
@@ -44,6 +47,10 @@ class Collector:
         """A worker's batch of RequestRecord dicts."""
         for data in batch:
             self.add(RequestRecord.from_dict(data))
+
+    def requests_by_worker(self) -> dict[str, int]:
+        """How many records each worker delivered."""
+        return dict(Counter(r.worker for r in self.records))
 
     def records_of(self, stage_index: int) -> list[RequestRecord]:
         return [r for r in self.records if r.stage_index == stage_index]

@@ -15,13 +15,12 @@ import time
 from typing import Any
 
 import gevent
-import psutil
 from locust.runners import MasterRunner
 
-from loadgen.records import RequestRecord
 from loadgen.summary import format_table
-from loadgen.swarm import events, finalize, webui
+from loadgen.swarm import events, finalize, resources, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector
+from loadgen.swarm.health import HealthBook, verdict_lines
 from loadgen.swarm.progress import format_progress, progress_mode
 from loadgen.swarm.results import redact_argv
 from loadgen.swarm.session import Session
@@ -38,13 +37,18 @@ class Conductor:
     """Owns the Collector; listens to Locust's lifecycle events on the master or local runner."""
 
     def __init__(
-        self, environment: Any, session: Session, collector: Collector, info: TargetInfo
+        self,
+        environment: Any,
+        session: Session,
+        collector: Collector,
+        info: TargetInfo,
+        health: HealthBook | None = None,
     ) -> None:
         self.environment = environment
         self.session = session
         self.collector = collector
         self.info = info
-        self.offset_ns = finalize.clock_offset_ns()
+        self.health = health or HealthBook()
         self.started_unix_ns: int | None = None
         self._started_mono = time.monotonic()
         self._emitted: set[int] = set()
@@ -120,13 +124,14 @@ class Conductor:
         for stage in self.collector.tracker.stages:
             self._emit_stage(stage.index)
         self._end_live_line()
+        self._note_lost_workers()
         summary, data = finalize.run_summary(
             self.session.context,
             self.collector.records,
             self.collector.tracker.stages,
-            self.offset_ns,
             {"start_unix_ns": self.started_unix_ns, "end_unix_ns": now},
         )
+        data["generator"] = self.health.to_dict(self.collector.requests_by_worker())
         meta = finalize.run_meta(
             self.session.context,
             self._argv(),
@@ -140,6 +145,8 @@ class Conductor:
         if os.environ.get(CHILD_ENV) != "1":
             print(format_table(summary), flush=True)
             print(f"results: {self.collector.results_dir}", flush=True)
+            for line in verdict_lines(data["generator"]):
+                print(line, file=sys.stderr, flush=True)
 
     # levels --------------------------------------------------------------------------------
     def _poll(self) -> None:
@@ -147,7 +154,15 @@ class Conductor:
             self._observe()
             gevent.sleep(POLL_INTERVAL_S)
 
+    def _note_lost_workers(self) -> None:
+        """Workers Locust marked missing (no heartbeat for a few seconds) are lost."""
+        runner = self.environment.runner
+        if isinstance(runner, MasterRunner):
+            for node in runner.clients.missing:
+                self.health.lose(node.id, "stopped sending heartbeats")
+
     def _observe(self) -> None:
+        self._note_lost_workers()
         if self._stopping:
             return
         runner = self.environment.runner
@@ -180,9 +195,11 @@ class Conductor:
             return
         self._emitted.add(index)
         stage = self.collector.tracker.stages[index]
-        level = finalize.level_summary(self.collector.records, stage, self.offset_ns)
+        level = finalize.level_summary(self.collector.records, stage)
         if level is None or stage.window_start_unix_ns is None or stage.end_unix_ns is None:
             return
+        stages = self.collector.tracker.stages
+        (level,) = resources.add_resources([level], stages, self.collector.results_dir)
         events.llm_stage.fire(
             stage=level,
             window_start_unix_ns=stage.window_start_unix_ns,
@@ -241,51 +258,3 @@ def _public_settings(session: Session) -> dict[str, Any]:
     settings = dataclasses.asdict(session.settings)
     settings.pop("api_key", None)
     return settings
-
-
-class IntervalCounter:
-    """Counts this process's requests and fires `llm_interval` every --interval seconds."""
-
-    def __init__(self, environment: Any, worker: str, interval_s: float) -> None:
-        self.environment = environment
-        self.worker = worker
-        self.interval_s = interval_s
-        self._process = psutil.Process()
-        self._greenlet: gevent.Greenlet | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        self.requests = self.errors = self.output_tokens = 0
-
-    def add(self, record: RequestRecord) -> None:
-        self.requests += 1
-        self.errors += 0 if record.ok else 1
-        self.output_tokens += record.n_out if record.ok else 0
-
-    def start(self) -> None:
-        self._process.cpu_percent(None)
-        if self._greenlet is None:
-            self._greenlet = gevent.spawn(self._loop)
-
-    def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
-            self._greenlet = None
-        self.fire()
-
-    def _loop(self) -> None:
-        while True:
-            gevent.sleep(self.interval_s)
-            self.fire()
-
-    def fire(self) -> None:
-        events.llm_interval.fire(
-            worker=self.worker,
-            wall_unix_ns=time.time_ns(),
-            requests=self.requests,
-            errors=self.errors,
-            output_tokens=self.output_tokens,
-            users=int(self.environment.runner.user_count),
-            cpu_pct=float(self._process.cpu_percent(None)),
-        )
-        self._reset()

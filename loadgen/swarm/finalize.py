@@ -1,47 +1,53 @@
 """End of a level and of the run: exact summaries from raw records, summary.json and meta.json.
 
-Windows are tracked in wall-clock ns (for storage and reports) and converted to the
-perf_counter clock of the records with one offset measured in this process (same host).
+Windows are tracked in the master's wall clock. A record is attributed by its wall-clock end,
+wall_send_unix_ns + (t_end_ns − t_send_ns): its latencies come from its own process's monotonic
+clock, so records of workers on other hosts land in the right window (clocks kept by NTP).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from loadgen import __version__
 from loadgen.records import RequestRecord
-from loadgen.summary import LevelSummary, RunSummary, summarize_level
+from loadgen.stats import LevelSamples
+from loadgen.summary import LevelSummary, RunSummary, summarize_samples
 from loadgen.swarm.context import RunContext
+from loadgen.swarm.resources import add_resources
 from loadgen.swarm.results import META_FILE, SUMMARY_FILE, write_json
 from loadgen.swarm.stages import StageWindow
 
-
-def clock_offset_ns() -> int:
-    """perf_counter_ns − time_ns right now: wall + offset = the records' monotonic clock."""
-    return time.perf_counter_ns() - time.time_ns()
+NS_PER_S = 1_000_000_000
 
 
-def level_summary(
-    records: list[RequestRecord], stage: StageWindow, offset_ns: int
-) -> LevelSummary | None:
-    """The level's summary over its steady window; None if it never had one."""
+def wall_end_unix_ns(record: RequestRecord) -> int:
+    """When the request ended, on its sender's wall clock."""
+    return record.wall_send_unix_ns + (record.t_end_ns - record.t_send_ns)
+
+
+def level_summary(records: list[RequestRecord], stage: StageWindow) -> LevelSummary | None:
+    """The level's summary over the records that ended in its steady window; None if it never
+    had one."""
     start, end = stage.window_start_unix_ns, stage.window_end_unix_ns
     if not stage.has_window or start is None or end is None:
         return None
-    return summarize_level(records, start + offset_ns, end + offset_ns, stage.users, stage.index)
+    samples = LevelSamples()
+    for record in records:
+        if start <= wall_end_unix_ns(record) < end:
+            samples.add(record)
+    return summarize_samples(samples, (end - start) / NS_PER_S, stage.users, stage.index)
 
 
 def run_summary(
     context: RunContext,
     records: list[RequestRecord],
     stages: list[StageWindow],
-    offset_ns: int,
     extra_meta: dict[str, Any],
 ) -> tuple[RunSummary, dict[str, Any]]:
     """(RunSummary, summary.json dict): every level with a window, plus the windows themselves."""
-    pairs = [(s, level_summary(records, s, offset_ns)) for s in stages]
+    pairs = [(s, level_summary(records, s)) for s in stages]
     measured = [(s, summary) for s, summary in pairs if summary is not None]
     meta = {
         "engine": context.engine,
@@ -51,7 +57,8 @@ def run_summary(
         "target": context.target,
         **extra_meta,
     }
-    summary = RunSummary(context.run_id, tuple(lv for _, lv in measured), meta)
+    levels = add_resources([lv for _, lv in measured], stages, context.results_dir)
+    summary = RunSummary(context.run_id, tuple(levels), meta)
     data = summary.to_dict()
     for level_dict, (stage, _) in zip(data["levels"], measured, strict=True):
         level_dict["window_start_unix_ns"] = stage.window_start_unix_ns

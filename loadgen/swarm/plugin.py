@@ -16,20 +16,24 @@ from typing import Any
 
 import gevent
 from locust import events as locust_events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
 from loadgen.swarm import events, options
 from loadgen.swarm.collector import (
     FLUSH_MESSAGE,
     FLUSHED_MESSAGE,
+    HEALTH_MESSAGE,
+    HELLO_MESSAGE,
     RECORDS_MESSAGE,
     STAGE_MESSAGE,
     Collector,
     Shipper,
 )
-from loadgen.swarm.conductor import Conductor, IntervalCounter
+from loadgen.swarm.conductor import Conductor
 from loadgen.swarm.events import RunContext
+from loadgen.swarm.health import SATURATED_CPU_PCT, SATURATED_INTERVALS, HealthBook, HealthReport
+from loadgen.swarm.intervals import IntervalCounter
 from loadgen.swarm.options import SwarmSettings
 from loadgen.swarm.results import make_run_id
 from loadgen.swarm.session import Session, StageState, worker_id
@@ -43,6 +47,22 @@ _stage = StageState()
 
 def _add_options(parser: Any, **_kwargs: Any) -> None:
     options.add_arguments(parser)
+    parser.add_argument(
+        "--saturation-cpu-pct",
+        type=float,
+        default=SATURATED_CPU_PCT,
+        env_var="LOADGEN_SATURATION_CPU_PCT",
+        include_in_web_ui=False,
+        help="a worker at or above this CPU %% (100 = one core) is busy",
+    )
+    parser.add_argument(
+        "--saturation-intervals",
+        type=int,
+        default=SATURATED_INTERVALS,
+        env_var="LOADGEN_SATURATION_INTERVALS",
+        include_in_web_ui=False,
+        help="busy for this many intervals in a row: 'load generator saturated'",
+    )
 
 
 def session_for(environment: Any) -> Session:
@@ -95,15 +115,33 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs
         return
     session, info = _build_session(environment)
     _sessions[:] = [session]
+    opts = environment.parsed_options
+    opts.run_id = session.context.run_id  # the master owns the run: workers get its run_id
     results_dir = Path(session.context.results_dir)
-    collector = Collector(session.context.run_id, results_dir, environment.parsed_options.warmup)
-    Conductor(environment, session, collector, info).install(web_ui)
+    collector = Collector(session.context.run_id, results_dir, opts.warmup)
+    health = HealthBook(opts.saturation_cpu_pct, opts.saturation_intervals)
+    Conductor(environment, session, collector, info, health).install(web_ui)
     if isinstance(runner, MasterRunner):
         runner.register_message(RECORDS_MESSAGE, lambda msg, **_: collector.add_shipped(msg.data))
-        _drain_before_quit(runner)
+        _hear_health(runner, health)
+        _drain_before_quit(runner, health)
     else:
         events.llm_request.add_listener(lambda record, **_: collector.add(record))
-        _count_intervals(environment)
+        _count_intervals(environment).listeners.append(health.observe)
+
+
+def _hear_health(runner: Any, health: HealthBook) -> None:
+    """Master: each worker's hello (its id and clock) and interval reports."""
+
+    def on_hello(msg: Any, **_: Any) -> None:
+        data = msg.data
+        health.hello(msg.node_id, str(data["worker"]), int(data["wall_unix_ns"]), time.time_ns())
+
+    def on_health(msg: Any, **_: Any) -> None:
+        health.observe(HealthReport.from_dict(msg.data), time.time_ns(), msg.node_id)
+
+    runner.register_message(HELLO_MESSAGE, on_hello)
+    runner.register_message(HEALTH_MESSAGE, on_health)
 
 
 def _count_intervals(environment: Any) -> IntervalCounter:
@@ -114,23 +152,23 @@ def _count_intervals(environment: Any) -> IntervalCounter:
     return counter
 
 
-def _drain_before_quit(runner: Any) -> None:
+def _drain_before_quit(runner: Any, health: HealthBook) -> None:
     """Locust's master stops listening to workers 0.5 s after telling them to quit, which can
-    drop their last records. Before quitting, ask every worker to stop its users and ship
-    everything, and wait for each one's acknowledgement (bounded)."""
+    drop their last records. Before quitting, ask every live worker to stop its users and ship
+    everything, and wait for each one's acknowledgement (bounded); the silent ones are lost."""
     pending: set[str] = set()
     runner.register_message(FLUSHED_MESSAGE, lambda msg, **_: pending.discard(msg.node_id))
     locust_quit = runner.quit
 
     def quit_after_drain() -> None:
-        pending.update(client.id for client in runner.clients.all)
+        pending.update(c.id for c in runner.clients.all if c.state != STATE_MISSING)
         if pending:
             runner.send_message(FLUSH_MESSAGE)
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while pending and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        if pending:
-            print(f"loadgen: {len(pending)} worker(s) sent no final records", file=sys.stderr)
+        for node_id in pending:
+            health.lose(node_id, f"sent no final records within {DRAIN_TIMEOUT_S:g} s")
         locust_quit()
 
     runner.quit = quit_after_drain
@@ -138,6 +176,15 @@ def _drain_before_quit(runner: Any) -> None:
 
 def _wire_worker(environment: Any, runner: Any) -> None:
     shipper = Shipper(runner)
+    me = worker_id()
+
+    def hello(**_: Any) -> None:
+        runner.send_message(HELLO_MESSAGE, {"worker": me, "wall_unix_ns": time.time_ns()})
+
+    def report(health: HealthReport) -> None:
+        runner.send_message(HEALTH_MESSAGE, health.to_dict())
+
+    locust_events.test_start.add_listener(hello)
     events.llm_request.add_listener(lambda record, **_: shipper.add(record))
 
     def ship_forever() -> None:
@@ -159,7 +206,7 @@ def _wire_worker(environment: Any, runner: Any) -> None:
     locust_events.test_stop.add_listener(lambda **_: shipper.flush())
     locust_events.quitting.add_listener(lambda **_: shipper.flush())
     gevent.spawn(ship_forever)
-    _count_intervals(environment)
+    _count_intervals(environment).listeners.append(report)
 
 
 locust_events.init_command_line_parser.add_listener(_add_options)

@@ -14,9 +14,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from loadgen.errors import LoadgenError
+from loadgen.sim.profiles import load_profile
 
 READY_RE = re.compile(r"listening on (http://\S+)")
 START_TIMEOUT_S = 30.0
@@ -31,6 +33,20 @@ def _read_ready_line(proc: subprocess.Popen[str], found: list[str], lines: list[
         if match:
             found.append(match.group(1))
             return
+
+
+@dataclass(frozen=True, slots=True)
+class SimChild:
+    """A running simulator: its base URL and process id (the engine a sidecar watches)."""
+
+    url: str
+    pid: int
+
+
+def profile_engine(profile: str) -> str:
+    """The engine a --sim profile imitates ("ollama", "vllm"; "sim" for the generic ones): the
+    run's `engine` label, so a simulated run reads like the engine it stands for."""
+    return load_profile(profile).engine
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -49,8 +65,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 @contextlib.contextmanager
 def simulator(
     profile: str, truth: Path | None = None, seed: int = 0, faults: str = ""
-) -> Iterator[str]:
-    """Start the simulator and yield its base URL; stop it on exit."""
+) -> Iterator[SimChild]:
+    """Start the simulator and yield its base URL and pid; stop it on exit."""
     cmd = [sys.executable, "-m", "loadgen", "sim", "--profile", profile, "--port", "0"]
     cmd += ["--seed", str(seed)]
     if faults:
@@ -75,6 +91,6 @@ def simulator(
             raise LoadgenError(f"--sim {profile}: the simulator did not start ({last})")
         # keep draining its output so a chatty simulator never blocks on a full pipe
         threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-        yield found[0]
+        yield SimChild(found[0], proc.pid)
     finally:
         _stop(proc)

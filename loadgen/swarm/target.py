@@ -26,6 +26,7 @@ class TargetInfo:
     model: str
     engine: str  # "ollama", "vllm", "sim" or "unknown"
     version: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None  # the engine's process, when this run started it (--sim)
 
 
 def _get_json(url: str, api_key: str | None) -> Any | None:

@@ -118,8 +118,9 @@ def test_summary_json_carries_each_levels_window() -> None:
         StageWindow(1, 3, 110 * S, ramp_done_unix_ns=None, end_unix_ns=111 * S),  # cut short
     ]
     # perf_counter ends: 5 s + seq (+21 ms); records 1..9 end inside level 0's window [6 s, 15 s)
-    records = [_record(i, 0, ttft_ms=10, gaps_ms=[5, 5]) for i in range(12)]
-    summary, data = run_summary(context, records, stages, offset_ns, {"start_unix_ns": 1})
+    # (wall [101 s, 110 s)): attributed by wall-clock end = wall_send + (t_end − t_send)
+    records = [_record(i, 5 * S + i * S - offset_ns, ttft_ms=10, gaps_ms=[5, 5]) for i in range(12)]
+    summary, data = run_summary(context, records, stages, {"start_unix_ns": 1})
     (level,) = summary.levels
     assert level.users == 1 and level.window_s == 9.0 and level.requests == 9
     (row,) = data["levels"]

@@ -1,0 +1,121 @@
+"""Scale-out flags of `loadgen swarm`: run as a Locust master for workers on other hosts, and
+the load generator's own verdict (saturated, lost workers) at the end. No locust import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
+from loadgen.swarm.health import verdict_lines
+from loadgen.swarm.plan import parse_duration_s
+from loadgen.swarm.results import SUMMARY_FILE, read_json
+
+DEFAULT_MASTER_PORT = 5557
+
+
+def scale_out_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--master, --expect-workers, --master-bind-host, --master-port, --worker-wait,
+    --allow-saturated, --saturation-cpu-pct (each also LOADGEN_<FLAG>)."""
+    decorators = [
+        click.option(
+            "--master",
+            is_flag=True,
+            envvar="LOADGEN_MASTER",
+            help="run as the master of `loadgen worker` processes on other hosts",
+        ),
+        click.option(
+            "--expect-workers",
+            type=click.IntRange(min=1),
+            default=None,
+            envvar="LOADGEN_EXPECT_WORKERS",
+            help="--master: start once this many workers have joined",
+        ),
+        click.option(
+            "--master-bind-host",
+            default="*",
+            show_default=True,
+            envvar="LOADGEN_MASTER_BIND_HOST",
+            help="--master: interface to listen on (* = all)",
+        ),
+        click.option(
+            "--master-port",
+            type=click.IntRange(1, 65535),
+            default=DEFAULT_MASTER_PORT,
+            show_default=True,
+            envvar="LOADGEN_MASTER_PORT",
+            help="--master: port the workers connect to",
+        ),
+        click.option(
+            "--worker-wait",
+            default="120s",
+            show_default=True,
+            envvar="LOADGEN_WORKER_WAIT",
+            help="--master: give up (exit 2) if the workers have not joined by then",
+        ),
+        click.option(
+            "--allow-saturated",
+            is_flag=True,
+            envvar="LOADGEN_ALLOW_SATURATED",
+            help="exit 0 even if the load generator was saturated (it is still reported)",
+        ),
+        click.option(
+            "--saturation-cpu-pct",
+            type=click.FloatRange(min=0),
+            default=90.0,
+            show_default=True,
+            envvar="LOADGEN_SATURATION_CPU_PCT",
+            help="a worker at or above this CPU %% (100 = one core) for 2 intervals is saturated",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def master_args(opts: dict[str, Any]) -> list[str]:
+    """Locust's master flags (checked: one line, exit 2 on bad input); [] unless --master."""
+    argv = ["--saturation-cpu-pct", str(opts["saturation_cpu_pct"])]
+    if not opts["master"]:
+        if opts["expect_workers"] is not None:
+            raise LoadgenError("--expect-workers needs --master")
+        return argv
+    if opts["processes"]:
+        raise LoadgenError("give either --master (workers on other hosts) or --processes, not both")
+    wait_s = parse_duration_s(str(opts["worker_wait"]), "--worker-wait")
+    if wait_s < 1:
+        raise LoadgenError("--worker-wait must be at least 1 s")
+    argv += ["--master", "--expect-workers", str(opts["expect_workers"] or 1)]
+    argv += ["--master-bind-host", str(opts["master_bind_host"])]
+    argv += ["--master-bind-port", str(opts["master_port"])]
+    return [*argv, "--expect-workers-max-wait", str(max(1, round(wait_s)))]
+
+
+def _summary(results_dir: Path) -> dict[str, Any]:
+    path = results_dir / SUMMARY_FILE
+    data = read_json(path) if path.is_file() else {}
+    return data if isinstance(data, dict) else {}
+
+
+def check_started(results_dir: Path, opts: dict[str, Any]) -> None:
+    """A master whose workers never all joined ran nothing: bad input, one line, exit 2."""
+    data = _summary(results_dir)
+    if opts["master"] and data and data.get("meta", {}).get("start_unix_ns") is None:
+        raise LoadgenError(
+            f"the run never started: fewer than {opts['expect_workers'] or 1} worker(s)"
+            f" joined within --worker-wait {opts['worker_wait']}"
+        )
+
+
+def generator_gate(results_dir: Path, opts: dict[str, Any]) -> int:
+    """Print the generator's verdict (saturated, lost workers); exit 1 if it was saturated,
+    unless --allow-saturated. Lost workers are reported but change no exit code."""
+    generator = _summary(results_dir).get("generator") or {}
+    for line in verdict_lines(generator):
+        click.echo(line, err=True)
+    saturated = bool(generator.get("saturated"))
+    return EXIT_SLO_BREACH if saturated and not opts["allow_saturated"] else EXIT_OK

@@ -1,0 +1,190 @@
+"""Load-generator health: every worker's CPU and event-loop lag per interval, lost workers, and
+the "load generator saturated" verdict. Pure (no gevent, no I/O): the plugin feeds it reports.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadgen.stats import percentile
+
+SATURATED_CPU_PCT = 90.0  # a worker's process CPU (100 = one core) at or above this is busy
+SATURATED_INTERVALS = 2  # ... for this many consecutive intervals: saturated
+SATURATED_TEXT = "load generator saturated"
+_NS_PER_MS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """One worker's interval, as it travels to the master (`to_dict` is the wire form)."""
+
+    worker: str  # hostname:pid
+    wall_unix_ns: int  # the worker's wall clock at the end of the interval
+    cpu_pct: float  # this process over the interval; 100 = one full core
+    loop_lag_ms: tuple[float, ...] = ()  # how late each probe sleep woke up in the interval
+    users: int = 0
+
+    @property
+    def loop_lag_max_ms(self) -> float | None:
+        return max(self.loop_lag_ms) if self.loop_lag_ms else None
+
+    @property
+    def loop_lag_p99_ms(self) -> float | None:
+        return percentile(self.loop_lag_ms, 99)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "wall_unix_ns": self.wall_unix_ns,
+            "cpu_pct": self.cpu_pct,
+            "loop_lag_ms": list(self.loop_lag_ms),
+            "users": self.users,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HealthReport:
+        return cls(
+            worker=str(data["worker"]),
+            wall_unix_ns=int(data["wall_unix_ns"]),
+            cpu_pct=float(data.get("cpu_pct", 0.0)),
+            loop_lag_ms=tuple(float(v) for v in data.get("loop_lag_ms", ())),
+            users=int(data.get("users", 0)),
+        )
+
+
+def _lag_values() -> array[float]:
+    return array("d")
+
+
+@dataclass
+class WorkerHealth:
+    """Everything one worker reported during the run."""
+
+    worker: str
+    intervals: int = 0
+    cpu_max_pct: float = 0.0
+    busy_run: int = 0  # consecutive intervals at or above the CPU threshold, now
+    busy_run_max: int = 0
+    loop_lag_ms: array[float] = field(default_factory=_lag_values)
+    clock_offset_ms: float | None = None  # master wall − worker wall, smallest seen (+ latency)
+
+    def add(self, report: HealthReport, cpu_threshold_pct: float) -> None:
+        self.intervals += 1
+        self.cpu_max_pct = max(self.cpu_max_pct, report.cpu_pct)
+        self.busy_run = self.busy_run + 1 if report.cpu_pct >= cpu_threshold_pct else 0
+        self.busy_run_max = max(self.busy_run_max, self.busy_run)
+        self.loop_lag_ms.extend(report.loop_lag_ms)
+
+    def seen_at(self, worker_wall_unix_ns: int, master_wall_unix_ns: int) -> None:
+        """A message sent at `worker_wall` arrived at `master_wall`: one clock offset sample."""
+        offset_ms = (master_wall_unix_ns - worker_wall_unix_ns) / _NS_PER_MS
+        if self.clock_offset_ms is None or offset_ms < self.clock_offset_ms:
+            self.clock_offset_ms = offset_ms
+
+    def to_dict(self, sustained_intervals: int, requests: int) -> dict[str, Any]:
+        lag = self.loop_lag_ms
+        return {
+            "requests": requests,
+            "intervals": self.intervals,
+            "cpu_max_pct": round(self.cpu_max_pct, 1),
+            "busy_intervals_max": self.busy_run_max,
+            "loop_lag_max_ms": round(max(lag), 3) if lag else None,
+            "loop_lag_p99_ms": _round(percentile(lag, 99)),
+            "clock_offset_ms": _round(self.clock_offset_ms),
+            "saturated": self.busy_run_max >= sustained_intervals,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+class HealthBook:
+    """The master's (or local runner's) view of every worker: health, identity, losses.
+
+    A worker is *saturated* when its CPU stayed at or above `cpu_threshold_pct` for
+    `sustained_intervals` consecutive intervals; the run is saturated if any worker was.
+    """
+
+    def __init__(
+        self,
+        cpu_threshold_pct: float = SATURATED_CPU_PCT,
+        sustained_intervals: int = SATURATED_INTERVALS,
+    ) -> None:
+        self.cpu_threshold_pct = cpu_threshold_pct
+        self.sustained_intervals = sustained_intervals
+        self.workers: dict[str, WorkerHealth] = {}
+        self.node_workers: dict[str, str] = {}  # Locust node id -> loadgen worker id
+        self.lost: dict[str, str] = {}  # worker (or node id if never heard of) -> why
+
+    def _worker(self, worker: str) -> WorkerHealth:
+        return self.workers.setdefault(worker, WorkerHealth(worker))
+
+    def hello(self, node_id: str, worker: str, sent_unix_ns: int, received_unix_ns: int) -> None:
+        """A worker process introduced itself (at its test start)."""
+        self.node_workers[node_id] = worker
+        self._worker(worker).seen_at(sent_unix_ns, received_unix_ns)
+
+    def observe(
+        self, report: HealthReport, received_unix_ns: int | None = None, node_id: str = ""
+    ) -> None:
+        """One interval report; `received_unix_ns` (master's clock) when it came over the wire."""
+        if node_id:
+            self.node_workers[node_id] = report.worker
+        health = self._worker(report.worker)
+        health.add(report, self.cpu_threshold_pct)
+        if received_unix_ns is not None:
+            health.seen_at(report.wall_unix_ns, received_unix_ns)
+
+    def lose(self, node_id: str, reason: str) -> None:
+        """A worker stopped answering (missed heartbeats, or no final records)."""
+        name = self.node_workers.get(node_id, node_id)
+        self.lost.setdefault(name, reason)
+
+    @property
+    def saturated_workers(self) -> list[str]:
+        return sorted(
+            w for w, h in self.workers.items() if h.busy_run_max >= self.sustained_intervals
+        )
+
+    @property
+    def saturated(self) -> bool:
+        return bool(self.saturated_workers)
+
+    def to_dict(self, requests_by_worker: Mapping[str, int]) -> dict[str, Any]:
+        """summary.json's `generator` section."""
+        names = sorted(set(self.workers) | set(requests_by_worker))
+        return {
+            "saturated": self.saturated,
+            "saturated_workers": self.saturated_workers,
+            "cpu_threshold_pct": self.cpu_threshold_pct,
+            "sustained_intervals": self.sustained_intervals,
+            "lost_workers": sorted(self.lost),
+            "lost_reasons": dict(sorted(self.lost.items())),
+            "workers": {
+                name: self._worker(name).to_dict(
+                    self.sustained_intervals, requests_by_worker.get(name, 0)
+                )
+                for name in names
+            },
+        }
+
+
+def verdict_lines(generator: Mapping[str, Any]) -> list[str]:
+    """What the final output says about the generator: saturation and lost workers."""
+    lines: list[str] = []
+    if generator.get("saturated"):
+        workers = ", ".join(generator.get("saturated_workers", []))
+        lines.append(
+            f"loadgen: {SATURATED_TEXT}: {workers} at or above"
+            f" {generator.get('cpu_threshold_pct', SATURATED_CPU_PCT):g}% CPU for"
+            f" {generator.get('sustained_intervals', SATURATED_INTERVALS)} intervals in a row;"
+            " add worker processes (--processes) or hosts"
+        )
+    reasons = generator.get("lost_reasons") or {}
+    for worker in generator.get("lost_workers", []):
+        lines.append(f"loadgen: lost worker {worker}: {reasons.get(worker, 'lost')}")
+    return lines
