@@ -54,6 +54,22 @@ def post_stream(url: str, body: dict[str, Any]) -> tuple[StreamResult, int, list
     return result, t_send_ns, frames
 
 
+def post_plain(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The same chat without streaming: the whole JSON response."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=300)
+    plain = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    conn.request(
+        "POST",
+        "/v1/chat/completions",
+        json.dumps({**plain, "stream": False}),
+        {"content-type": "application/json"},
+    )
+    data: dict[str, Any] = json.loads(conn.getresponse().read())
+    conn.close()
+    return data
+
+
 def record_of(result: StreamResult, t_send_ns: int) -> RequestRecord:
     return RequestRecord(
         run_id="probe",
@@ -87,6 +103,7 @@ def probe_one(url: str, index: int, max_tokens: int, usage: bool) -> dict[str, A
             model="m",
             messages=({"role": "user", "content": text_of(48, seed=index)},),
             max_tokens=max_tokens,
+            temperature=0.0,  # greedy: a repeat of the request yields the same tokens
         )
     )
     if not usage:
@@ -94,6 +111,9 @@ def probe_one(url: str, index: int, max_tokens: int, usage: bool) -> dict[str, A
     result, t_send_ns, frames = post_stream(url, body)
     rec = record_of(result, t_send_ns)
     timings, server_usage = last_dict(frames, "timings"), last_dict(frames, "usage")
+    usage_from = "stream" if server_usage else None
+    if server_usage is None and timings is None:  # no count in the stream: ask without streaming
+        server_usage, usage_from = post_plain(url, body).get("usage"), "non-stream repeat"
     row: dict[str, Any] = {
         "ok": result.ok,
         "error": result.error_type,
@@ -103,6 +123,7 @@ def probe_one(url: str, index: int, max_tokens: int, usage: bool) -> dict[str, A
         "frames": len(result.frame_times_ns),
         "role_only_first": _role_only(frames),
         "usage_out": server_usage and server_usage.get("completion_tokens"),
+        "usage_from": usage_from,
         "ttft_ms": timing.ttft_ms(rec),
         "tpot_ms": timing.tpot_ms(rec),
     }

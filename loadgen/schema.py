@@ -54,7 +54,10 @@ LLM_REQUEST = Measurement(
 LLM_INTERVAL = Measurement(
     "llm_interval",
     (*RUN_TAGS, "worker"),
-    {**_kinds("int", "requests", "errors", "output_tokens", "users"), "cpu_pct": "float"},
+    {
+        **_kinds("int", "requests", "errors", "output_tokens", "users"),
+        **_kinds("float", "cpu_pct", "loop_lag_max_ms", "loop_lag_p99_ms"),
+    },
     "per worker, every few seconds, at the end of the interval",
 )
 STAGE_INT_FIELDS: tuple[str, ...] = ("stage_index", "users", "requests", "errors", "output_tokens")
@@ -200,14 +203,18 @@ def interval_point(
     output_tokens: int,
     users: int,
     cpu_pct: float,
+    loop_lag_max_ms: float | None = None,
+    loop_lag_p99_ms: float | None = None,
 ) -> LinePoint:
-    """The `llm_interval` point of one worker's interval."""
+    """The `llm_interval` point of one worker's interval (loop lag: the event loop's delay)."""
     fields: dict[str, FieldValue | None] = {
         "requests": int(requests),
         "errors": int(errors),
         "output_tokens": int(output_tokens),
         "users": int(users),
         "cpu_pct": float(cpu_pct),
+        "loop_lag_max_ms": loop_lag_max_ms,
+        "loop_lag_p99_ms": loop_lag_p99_ms,
     }
     return LinePoint.build(LLM_INTERVAL.name, {**tags, "worker": worker}, fields, wall_unix_ns)
 

@@ -12,8 +12,7 @@ import re
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 # Plausible English filler; generated text cycles through it in a seeded, non-repeating order.
-_FILLER = (
-    """the model answers a question about how the engine schedules requests when many users
+_FILLER = """the model answers a question about how the engine schedules requests when many users
     arrive at once and each one waits for its first token while the batch grows larger so the
     throughput rises until memory runs out then latency climbs because queued prompts must wait
     for free slots in the cache which holds keys and values for every sequence that is running
@@ -21,7 +20,6 @@ _FILLER = (
     of the scheduler loop measured in milliseconds by clients that record every frame they read
     from the server over a local network connection with streaming responses encoded as events
     or lines of json describing content reasoning usage and timing fields"""
-)
 WORDS: tuple[str, ...] = tuple(_FILLER.split())
 
 

@@ -104,7 +104,7 @@ def _summary(results_dir: Path) -> dict[str, Any]:
 def check_started(results_dir: Path, opts: dict[str, Any]) -> None:
     """A master whose workers never all joined ran nothing: bad input, one line, exit 2."""
     data = _summary(results_dir)
-    if opts["master"] and data and data.get("meta", {}).get("start_unix_ns") is None:
+    if opts["master"] and data.get("meta", {}).get("start_unix_ns") is None:
         raise LoadgenError(
             f"the run never started: fewer than {opts['expect_workers'] or 1} worker(s)"
             f" joined within --worker-wait {opts['worker_wait']}"

@@ -77,9 +77,13 @@ def load_run(path: str | Path) -> RunData:
     summary = _read_json(root / SUMMARY_FILE)
     meta_path = root / META_FILE
     meta = _read_json(meta_path) if meta_path.exists() else {}
-    levels = [_level_row(root, i, d) for i, d in enumerate(_level_dicts(root, summary))]
+    level_dicts = _level_dicts(root, summary)
+    levels = [_level_row(root, i, d) for i, d in enumerate(level_dicts)]
     records = _read_records(root / REQUESTS_FILE)
     levels, vram_idle = _with_vram(root, levels)
+    # `loadgen swarm` stores idle as measured before the first level started: prefer it
+    idle_in_summary = [v for d in level_dicts if (v := _int(d, "vram_idle_bytes")) is not None]
+    vram_idle = idle_in_summary[0] if idle_in_summary else vram_idle
     run_id = str(summary.get("run_id") or meta.get("run_id") or root.name)
     info = {**_dict(summary.get("meta")), **meta}
     return RunData(

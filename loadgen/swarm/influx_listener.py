@@ -118,9 +118,16 @@ class InfluxListener:
     def on_interval(self, worker: str, wall_unix_ns: int, **kw: Any) -> None:
         counts = {k: int(kw.get(k, 0)) for k in ("requests", "errors", "output_tokens", "users")}
         cpu_pct = float(kw.get("cpu_pct", 0.0))
+        lag_max, lag_p99 = kw.get("loop_lag_max_ms"), kw.get("loop_lag_p99_ms")
         self.write(
             lambda: schema.interval_point(
-                self.tags, worker, wall_unix_ns, **counts, cpu_pct=cpu_pct
+                self.tags,
+                worker,
+                wall_unix_ns,
+                **counts,
+                cpu_pct=cpu_pct,
+                loop_lag_max_ms=lag_max,
+                loop_lag_p99_ms=lag_p99,
             )
         )
 

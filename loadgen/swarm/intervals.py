@@ -54,10 +54,10 @@ class LoopLagProbe:
 class IntervalCounter:
     """Counts this process's requests and fires `llm_interval` every --interval seconds."""
 
-    def __init__(self, environment: Any, worker: str, interval_s: float) -> None:
+    def __init__(self, environment: Any, worker: str) -> None:
         self.environment = environment
         self.worker = worker
-        self.interval_s = interval_s
+        self.interval_s = float(environment.parsed_options.interval)
         self.listeners: list[Callable[[HealthReport], None]] = []
         self._process = psutil.Process()
         self._lag = LoopLagProbe()
@@ -73,6 +73,8 @@ class IntervalCounter:
         self.output_tokens += record.n_out if record.ok else 0
 
     def start(self) -> None:
+        # a worker's options are the master's only once the run starts
+        self.interval_s = float(self.environment.parsed_options.interval)
         self._process.cpu_percent(None)
         self._lag.take()
         self._lag.start()

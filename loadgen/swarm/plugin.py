@@ -145,7 +145,7 @@ def _hear_health(runner: Any, health: HealthBook) -> None:
 
 
 def _count_intervals(environment: Any) -> IntervalCounter:
-    counter = IntervalCounter(environment, worker_id(), environment.parsed_options.interval)
+    counter = IntervalCounter(environment, worker_id())
     events.llm_request.add_listener(lambda record, **_: counter.add(record))
     locust_events.test_start.add_listener(lambda **_: counter.start())
     locust_events.test_stop.add_listener(lambda **_: counter.stop())

@@ -1,7 +1,7 @@
 """Every dashboard query runs against a real influxd filled by a real run, and returns data.
 
-The run: the simulator (with injected HTTP 500s, so errors exist), the sidecar sampling it, and
-`loadgen swarm --influx-url` writing live; `loadgen replay` then adds the sidecar's samples.
+The run: the simulator (with injected HTTP 500s, so errors exist) and
+`loadgen swarm --sidecar --influx-url`, whose sidecar samples the simulator; both write live.
 Grafana's macros are replaced by concrete values the way Grafana would ($timeFilter,
 $__interval, $run_id, All = .*).
 """
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,44 +35,13 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
     swarm_args = ["--host", url, "--users", "1,3", "--step-time", "4s", "--warmup", "1s"]
     swarm_args += ["--interval", "1s", *influx]
     with running(sim, ready_url=f"{url}/sim/gpu", log=tmp / "sim.log") as sim_proc:
-        sidecar = loadgen_cmd(
-            "sidecar",
-            "--run-id",
-            "pending",
-            "--results",
-            str(tmp / "side"),
-            "--interval",
-            "0.5",
-            "--pid",
-            str(sim_proc.pid),
-            "--engine-url",
-            url,
-            "--no-nvml",
-            "--duration",
-            "60",
-        )
-        with running(sidecar, log=tmp / "sidecar.log"):
-            time.sleep(1.5)  # a few idle samples before the first level
-            run = run_swarm(tmp / "run", *swarm_args)
-            time.sleep(1.0)
+        sidecar = ["--sidecar", "--sidecar-pid", str(sim_proc.pid), "--sidecar-interval", "0.5s"]
+        run = run_swarm(tmp / "run", *swarm_args, *sidecar)
     assert run.returncode == 0, run.stderr[-2000:]
     run_id = run.summary()["run_id"]
-    _adopt_sidecar(tmp / "side" / "sidecar.jsonl", run.results / "sidecar.jsonl", run_id)
-    replay = subprocess.run(
-        loadgen_cmd("replay", str(run.results), *influx),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert replay.returncode == 0, replay.stderr
+    samples = [json.loads(t) for t in (run.results / "sidecar.jsonl").read_text().splitlines()]
+    assert any(s["kind"] == "gpu" and s["run_id"] == run_id for s in samples)
     return {"server": server, "db": db, "run_id": run_id, "start_ns": run.meta()["start_unix_ns"]}
-
-
-def _adopt_sidecar(source: Path, target: Path, run_id: str) -> None:
-    """The sidecar started before the swarm chose its run id; label its samples with it."""
-    lines = [json.loads(t) for t in source.read_text().splitlines() if t.strip()]
-    assert any(line["kind"] == "gpu" for line in lines)
-    target.write_text("".join(json.dumps({**line, "run_id": run_id}) + "\n" for line in lines))
 
 
 def substitute(query: str, filled: dict[str, Any]) -> str:
@@ -139,3 +106,12 @@ def test_scaling_panel_has_one_point_per_level(filled: dict[str, Any]) -> None:
     rows = server.rows(filled["db"], query)
     assert sorted(row["users"] for row in rows) == [1, 3]
     assert all(row["output_tok_s"] > 0 for row in rows)
+
+
+def test_vram_curve_has_the_sidecars_peak_per_level(filled: dict[str, Any]) -> None:
+    server: Influxd = filled["server"]
+    board = json.loads((DASHBOARD_DIR / "scaling-curves.json").read_text())
+    (panel,) = [p for p in board["panels"] if p["title"] == "Users vs peak VRAM"]
+    rows = server.rows(filled["db"], substitute(panel["targets"][0]["query"], filled))
+    assert sorted(row["users"] for row in rows) == [1, 3]
+    assert all(row["vram_peak_bytes"] > 0 for row in rows)

@@ -8,7 +8,10 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,7 @@ MAX_TOKENS = 8
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not (SERVER.exists() and MODEL.exists()):
         pytest.skip(f"no llama-server/model in {CACHE}: run bench/real_llamacpp.sh once")
     port = free_port()
@@ -51,7 +54,20 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     ]
     url = f"http://{LOOPBACK}:{port}"
     with running(cmd, ready_url=f"{url}/health", log=log, timeout_s=120):
+        wait_model_loaded(url)
         yield url
+
+
+def wait_model_loaded(url: str, timeout_s: float = 120.0) -> None:
+    """llama-server answers /health with 503 while it loads the model, 200 once it can serve."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not load its model within {timeout_s} s")
 
 
 def counter(url: str, name: str) -> float:
