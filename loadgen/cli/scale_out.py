@@ -4,6 +4,7 @@ the load generator's own verdict (saturated, lost workers) at the end. No locust
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,19 @@ from loadgen.swarm.plan import parse_duration_s
 from loadgen.swarm.results import SUMMARY_FILE, read_json
 
 DEFAULT_MASTER_PORT = 5557
+_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def scale_out_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--master, --expect-workers, --master-bind-host, --master-port, --worker-wait,
+    """--run-id, --master, --expect-workers, --master-bind-host, --master-port, --worker-wait,
     --allow-saturated, --saturation-cpu-pct (each also LOADGEN_<FLAG>)."""
     decorators = [
+        click.option(
+            "--run-id",
+            default=None,
+            envvar="LOADGEN_RUN_ID",
+            help="run id (default: UTC time + random suffix); share it with `loadgen sidecar`",
+        ),
         click.option(
             "--master",
             is_flag=True,
@@ -79,6 +87,9 @@ def scale_out_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def master_args(opts: dict[str, Any]) -> list[str]:
     """Locust's master flags (checked: one line, exit 2 on bad input); [] unless --master."""
+    run_id = opts.get("run_id")
+    if run_id is not None and not _RUN_ID.fullmatch(run_id):
+        raise LoadgenError(f"--run-id: use letters, digits, '.', '_' and '-' only, got {run_id!r}")
     argv = ["--saturation-cpu-pct", str(opts["saturation_cpu_pct"])]
     if not opts["master"]:
         if opts["expect_workers"] is not None:

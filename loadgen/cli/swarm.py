@@ -220,7 +220,7 @@ def check_inputs(opts: dict[str, Any]) -> RunSpec:
         influx = preflight(influx)
     influx_args = locust_args(influx) if influx is not None else []
     influx_env = locust_env(influx) if influx is not None else {}
-    run_id = make_run_id()
+    run_id = opts.get("run_id") or make_run_id()
     results_dir = Path(opts["results"] or Path("results") / run_id)
     return RunSpec(plan, rate, slos, run_id, results_dir, influx_args, influx_env)
 

@@ -20,7 +20,7 @@ from locust.runners import MasterRunner
 from loadgen.summary import format_table
 from loadgen.swarm import events, finalize, resources, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector
-from loadgen.swarm.health import HealthBook, verdict_lines
+from loadgen.swarm.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
 from loadgen.swarm.progress import format_progress, progress_mode
 from loadgen.swarm.results import redact_argv
 from loadgen.swarm.session import Session
@@ -159,7 +159,24 @@ class Conductor:
         runner = self.environment.runner
         if isinstance(runner, MasterRunner):
             for node in runner.clients.missing:
-                self.health.lose(node.id, "stopped sending heartbeats")
+                self.note_lost(node.id, "stopped sending heartbeats")
+
+    def note_lost(self, node_id: str, reason: str) -> None:
+        """A worker is gone: on record, and an `llm_event` annotation (once per worker)."""
+        name = self.health.lose(node_id, reason)
+        if name is not None:
+            text = f"lost worker {name}: {reason}"
+            events.llm_event.fire(kind="worker_lost", text=text, wall_unix_ns=time.time_ns())
+
+    def observe_health(
+        self, report: HealthReport, received_unix_ns: int | None = None, node_id: str = ""
+    ) -> None:
+        """A worker's interval report; the first one that makes it saturated is annotated."""
+        if self.health.observe(report, received_unix_ns, node_id):
+            text = f"{SATURATED_TEXT}: {report.worker} at {report.cpu_pct:.0f}% CPU"
+            events.llm_event.fire(
+                kind="generator_saturated", text=text, wall_unix_ns=time.time_ns()
+            )
 
     def _observe(self) -> None:
         self._note_lost_workers()

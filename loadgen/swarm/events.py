@@ -36,6 +36,8 @@ llm_interval = EventHook()
 :param output_tokens: sum of N_out of the interval's requests
 :param users: users running in this process
 :param cpu_pct: CPU use of this process over the interval (100 = one core)
+:param loop_lag_max_ms: the event loop's worst lag in the interval (None: no sample)
+:param loop_lag_p99_ms: its 99th percentile (a 100 ms sleep's overshoot, sampled 10 times/s)
 """
 
 llm_stage = EventHook()
@@ -47,9 +49,10 @@ llm_stage = EventHook()
 """
 
 llm_event = EventHook()
-"""Annotations on the master/local runner: run_start, run_end, stage_start, stage_end.
+"""Annotations on the master/local runner: run_start, run_end, stage_start, stage_end, and
+worker_lost / generator_saturated (docs/scale-out.md).
 
-:param kind: one of the four kinds above
+:param kind: one of the kinds above
 :param text: a short human-readable description
 :param wall_unix_ns: when it happened
 """

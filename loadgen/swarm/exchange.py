@@ -6,6 +6,7 @@ Pure data and helpers shared by both transports; no I/O here.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +15,14 @@ from loadgen.backends.framing import StreamParser
 from loadgen.records import Api, ErrorType
 
 _DETAIL_CHARS = 200
+_REQUEST_ID_NAMESPACE = uuid.UUID("6c6f6164-6765-4e2d-8000-726571756573")
+
+
+def request_id(worker: str, seq: int) -> str:
+    """The X-Request-ID of request `seq` of `worker`: a UUID derived from both, so server logs and
+    the simulator's truth file map back to a record. A UUID because servers may validate it:
+    llama-cpp-python's server answers 400 with an empty body to any other value."""
+    return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, f"{worker}-{seq}"))
 
 
 class WireBackend(Protocol):

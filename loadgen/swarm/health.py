@@ -130,19 +130,26 @@ class HealthBook:
 
     def observe(
         self, report: HealthReport, received_unix_ns: int | None = None, node_id: str = ""
-    ) -> None:
-        """One interval report; `received_unix_ns` (master's clock) when it came over the wire."""
+    ) -> bool:
+        """One interval report; `received_unix_ns` (master's clock) when it came over the wire.
+        True when this report made its worker saturated (the first time only)."""
         if node_id:
             self.node_workers[node_id] = report.worker
         health = self._worker(report.worker)
+        was_saturated = health.busy_run_max >= self.sustained_intervals
         health.add(report, self.cpu_threshold_pct)
         if received_unix_ns is not None:
             health.seen_at(report.wall_unix_ns, received_unix_ns)
+        return not was_saturated and health.busy_run_max >= self.sustained_intervals
 
-    def lose(self, node_id: str, reason: str) -> None:
-        """A worker stopped answering (missed heartbeats, or no final records)."""
+    def lose(self, node_id: str, reason: str) -> str | None:
+        """A worker stopped answering (missed heartbeats, or no final records); its name the
+        first time, None if it was already lost."""
         name = self.node_workers.get(node_id, node_id)
-        self.lost.setdefault(name, reason)
+        if name in self.lost:
+            return None
+        self.lost[name] = reason
+        return name
 
     @property
     def saturated_workers(self) -> list[str]:

@@ -120,25 +120,28 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs
     results_dir = Path(session.context.results_dir)
     collector = Collector(session.context.run_id, results_dir, opts.warmup)
     health = HealthBook(opts.saturation_cpu_pct, opts.saturation_intervals)
-    Conductor(environment, session, collector, info, health).install(web_ui)
+    conductor = Conductor(environment, session, collector, info, health)
+    conductor.install(web_ui)
     if isinstance(runner, MasterRunner):
         runner.register_message(RECORDS_MESSAGE, lambda msg, **_: collector.add_shipped(msg.data))
-        _hear_health(runner, health)
-        _drain_before_quit(runner, health)
+        _hear_health(runner, conductor)
+        _drain_before_quit(runner, conductor)
     else:
         events.llm_request.add_listener(lambda record, **_: collector.add(record))
-        _count_intervals(environment).listeners.append(health.observe)
+        _count_intervals(environment).listeners.append(conductor.observe_health)
 
 
-def _hear_health(runner: Any, health: HealthBook) -> None:
+def _hear_health(runner: Any, conductor: Conductor) -> None:
     """Master: each worker's hello (its id and clock) and interval reports."""
 
     def on_hello(msg: Any, **_: Any) -> None:
         data = msg.data
-        health.hello(msg.node_id, str(data["worker"]), int(data["wall_unix_ns"]), time.time_ns())
+        conductor.health.hello(
+            msg.node_id, str(data["worker"]), int(data["wall_unix_ns"]), time.time_ns()
+        )
 
     def on_health(msg: Any, **_: Any) -> None:
-        health.observe(HealthReport.from_dict(msg.data), time.time_ns(), msg.node_id)
+        conductor.observe_health(HealthReport.from_dict(msg.data), time.time_ns(), msg.node_id)
 
     runner.register_message(HELLO_MESSAGE, on_hello)
     runner.register_message(HEALTH_MESSAGE, on_health)
@@ -152,7 +155,7 @@ def _count_intervals(environment: Any) -> IntervalCounter:
     return counter
 
 
-def _drain_before_quit(runner: Any, health: HealthBook) -> None:
+def _drain_before_quit(runner: Any, conductor: Conductor) -> None:
     """Locust's master stops listening to workers 0.5 s after telling them to quit, which can
     drop their last records. Before quitting, ask every live worker to stop its users and ship
     everything, and wait for each one's acknowledgement (bounded); the silent ones are lost."""
@@ -168,7 +171,7 @@ def _drain_before_quit(runner: Any, health: HealthBook) -> None:
         while pending and time.monotonic() < deadline:
             gevent.sleep(0.05)
         for node_id in pending:
-            health.lose(node_id, f"sent no final records within {DRAIN_TIMEOUT_S:g} s")
+            conductor.note_lost(node_id, f"sent no final records within {DRAIN_TIMEOUT_S:g} s")
         locust_quit()
 
     runner.quit = quit_after_drain

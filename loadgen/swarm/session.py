@@ -25,7 +25,7 @@ from loadgen.records import RequestRecord
 from loadgen.swarm import events
 from loadgen.swarm.arrivals import PoissonArrivals
 from loadgen.swarm.events import RunContext
-from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed
+from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed, request_id
 from loadgen.swarm.options import SwarmSettings
 from loadgen.swarm.transport_fast import FastTransport
 from loadgen.swarm.transport_openai import OpenAISdkTransport
@@ -129,7 +129,7 @@ class Session:
         request = self.chat_request(messages, max_tokens)
         wall_send_unix_ns, t_send_ns = time.time_ns(), time.perf_counter_ns()
         try:
-            exchange = transport.send(self.backend, request, f"{self.worker}-{seq}")
+            exchange = transport.send(self.backend, request, request_id(self.worker, seq))
         except gevent.GreenletExit:
             # The run ended mid-request (Locust kills its users): keep every seq on record,
             # but only for loadgen's listeners, not as a Locust failure.

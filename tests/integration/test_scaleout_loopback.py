@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
+from loadgen.swarm.exchange import request_id
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.fixtures.sim import SimFactory
 from tests.fixtures.swarm import run_swarm
@@ -161,11 +163,13 @@ def _locust_pid(worker: subprocess.Popen[bytes]) -> int:
 
 
 def _wait_requests(truth: Path, pids: list[int], count: int) -> None:
-    """Until the simulator has served `count` requests from each Locust worker process."""
+    """Until the simulator has served `count` requests from each Locust worker process (its
+    truth file names each by x-request-id, derived from the worker id and the sequence)."""
+    last = [request_id(f"{socket.gethostname()}:{pid}", count - 1) for pid in pids]
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         text = truth.read_text() if truth.is_file() else ""
-        if all(text.count(f":{pid}-") >= count for pid in pids):
+        if all(f'"{rid}"' in text for rid in last):
             return
         time.sleep(0.2)
     raise TimeoutError("the workers sent no requests")

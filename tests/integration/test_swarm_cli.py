@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
+from loadgen.swarm.exchange import request_id
 from tests.fixtures.net import free_port, loadgen_cmd, running, stop
 from tests.fixtures.swarm import run_swarm
 
@@ -35,7 +36,7 @@ def assert_ttft_matches_truth(records: list[dict[str, Any]], truth_path: Path) -
         row = json.loads(line)
         truth[row["request_id"]] = row
     deltas_ms = sorted(
-        abs(r["t_first_ns"] - truth[f"{r['worker']}-{r['seq']}"]["first_token_mono_ns"]) / 1e6
+        abs(r["t_first_ns"] - truth[request_id(r["worker"], r["seq"])]["first_token_mono_ns"]) / 1e6
         for r in records
         if r["ok"]
     )

@@ -1,0 +1,171 @@
+"""Generator health (pure): saturation needs sustained CPU, lag percentiles are exact, lost
+workers are named by their worker id, and records from hosts with unrelated monotonic clocks
+land in the right level window (attribution by wall-clock end)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from loadgen.cli.scale_out import check_started, generator_gate, master_args
+from loadgen.errors import LoadgenError
+from loadgen.records import RequestRecord
+from loadgen.swarm.finalize import level_summary, wall_end_unix_ns
+from loadgen.swarm.health import HealthBook, HealthReport, verdict_lines
+from loadgen.swarm.stages import StageWindow
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+def report(
+    worker: str, cpu_pct: float, lag_ms: tuple[float, ...] = (), t_s: int = 0
+) -> HealthReport:
+    return HealthReport(worker, 1000 * S + t_s * S, cpu_pct, lag_ms, users=3)
+
+
+def test_saturated_only_when_busy_for_consecutive_intervals() -> None:
+    book = HealthBook(cpu_threshold_pct=90.0, sustained_intervals=2)
+    for cpu in (95.0, 50.0, 97.0, 20.0):  # busy twice, never in a row
+        book.observe(report("a:1", cpu))
+    became = [book.observe(report("b:2", cpu)) for cpu in (30.0, 91.0, 90.0, 40.0, 95.0, 99.0)]
+    assert became == [False, False, True, False, False, False]  # announced once, when it happens
+    assert book.saturated_workers == ["b:2"] and book.saturated
+    data = book.to_dict({"a:1": 10, "b:2": 12})
+    assert data["workers"]["a:1"]["cpu_max_pct"] == 97.0
+    assert data["workers"]["a:1"]["busy_intervals_max"] == 1
+    assert data["workers"]["b:2"]["saturated"] and not data["workers"]["a:1"]["saturated"]
+    assert data["workers"]["b:2"]["requests"] == 12
+
+
+def test_loop_lag_percentiles_are_over_every_sample_of_the_run() -> None:
+    book = HealthBook()
+    first, second = (1.0, 2.0, 3.0), tuple(float(v) for v in range(100))
+    book.observe(report("a:1", 10.0, first))
+    book.observe(report("a:1", 10.0, second))
+    health = book.to_dict({})["workers"]["a:1"]
+    assert health["loop_lag_max_ms"] == 99.0
+    assert health["loop_lag_p99_ms"] == pytest.approx(np.percentile([*first, *second], 99))
+    assert health["requests"] == 0 and health["intervals"] == 2
+
+
+def test_report_round_trips_on_the_wire() -> None:
+    sent = report("host:7", 42.5, (0.5, 7.0))
+    assert HealthReport.from_dict(json.loads(json.dumps(sent.to_dict()))) == sent
+    assert sent.loop_lag_max_ms == 7.0 and HealthReport("w", 0, 0.0).loop_lag_p99_ms is None
+
+
+def test_lost_workers_are_named_by_worker_id_and_clock_offset_is_the_smallest() -> None:
+    book = HealthBook()
+    book.hello("node-a", "host-a:11", sent_unix_ns=100 * S, received_unix_ns=100 * S + 30 * MS)
+    book.observe(report("host-a:11", 5.0), received_unix_ns=1000 * S + 2 * MS, node_id="node-a")
+    assert book.lose("node-a", "stopped sending heartbeats") == "host-a:11"
+    assert book.lose("node-b", "sent no final records") == "node-b"  # never said hello
+    assert book.lose("node-a", "later reason is ignored") is None
+    data = book.to_dict({"host-a:11": 5})
+    assert data["lost_workers"] == ["host-a:11", "node-b"]
+    assert data["lost_reasons"]["host-a:11"] == "stopped sending heartbeats"
+    assert data["workers"]["host-a:11"]["clock_offset_ms"] == 2.0
+    lines = verdict_lines(data)
+    assert lines == [
+        "loadgen: lost worker host-a:11: stopped sending heartbeats",
+        "loadgen: lost worker node-b: sent no final records",
+    ]
+
+
+def _record(
+    worker: str, seq: int, wall_send_ns: int, mono_send_ns: int, e2e_ms: int
+) -> RequestRecord:
+    first = mono_send_ns + 10 * MS
+    last = mono_send_ns + e2e_ms * MS
+    return RequestRecord(
+        run_id="r",
+        api="openai",
+        model="m",
+        user_class="Chat",
+        worker=worker,
+        stage_index=0,
+        stage_users=2,
+        seq=seq,
+        wall_send_unix_ns=wall_send_ns,
+        t_send_ns=mono_send_ns,
+        t_end_ns=last,
+        t_first_ns=first,
+        t_last_ns=last,
+        frame_times_ns=(first, last),
+        n_out=2,
+        n_out_source="usage",
+    )
+
+
+def test_records_of_two_hosts_are_attributed_by_wall_clock_end() -> None:
+    # two hosts whose monotonic clocks started days apart; wall clocks agree (NTP)
+    stage = StageWindow(0, 2, 100 * S, ramp_done_unix_ns=100 * S, end_unix_ns=110 * S)
+    host_a = [_record("a:1", i, (100 + i) * S, 5 * S + i * S, 500) for i in range(12)]
+    host_b = [_record("b:1", i, (99 + i) * S, 900_000 * S + i * S, 200) for i in range(12)]
+    level = level_summary(host_a + host_b, stage)
+    assert level is not None
+    ends = [wall_end_unix_ns(r) for r in host_a + host_b]
+    inside = [e for e in ends if 100 * S <= e < 110 * S]
+    assert level.requests == len(inside) == 20  # a: sends 100..109 s; b: 99..108 s
+    assert level.e2e_p50_ms == pytest.approx(np.percentile([500] * 10 + [200] * 10, 50))
+
+
+def _opts(**over: Any) -> dict[str, Any]:
+    opts = {
+        "master": False,
+        "expect_workers": None,
+        "processes": None,
+        "worker_wait": "120s",
+        "master_bind_host": "*",
+        "master_port": 5557,
+        "allow_saturated": False,
+        "saturation_cpu_pct": 90.0,
+    }
+    return {**opts, **over}
+
+
+def test_master_flags_are_checked_before_any_load() -> None:
+    argv = master_args(_opts(master=True, expect_workers=3, master_port=6000))
+    assert argv[argv.index("--expect-workers") + 1] == "3"
+    assert argv[argv.index("--master-bind-port") + 1] == "6000"
+    assert argv[argv.index("--expect-workers-max-wait") + 1] == "120"
+    assert "--master" not in master_args(_opts())
+    with pytest.raises(LoadgenError, match="needs --master"):
+        master_args(_opts(expect_workers=2))
+    with pytest.raises(LoadgenError, match="not both"):
+        master_args(_opts(master=True, processes=2))
+    with pytest.raises(LoadgenError, match="--run-id"):
+        master_args(_opts(run_id="../etc"))
+    with pytest.raises(LoadgenError, match="--worker-wait"):
+        master_args(_opts(master=True, worker_wait="soon"))
+
+
+def _write_summary(tmp_path: Path, generator: dict[str, Any], start: int | None = 1) -> Path:
+    data = {"meta": {"start_unix_ns": start}, "levels": [], "generator": generator}
+    (tmp_path / "summary.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_exit_code_reflects_saturation_unless_allowed(tmp_path: Path) -> None:
+    book = HealthBook(sustained_intervals=1)
+    book.observe(report("a:1", 99.0))
+    results = _write_summary(tmp_path, book.to_dict({}))
+    assert generator_gate(results, _opts()) == 1
+    assert generator_gate(results, _opts(allow_saturated=True)) == 0
+    assert "load generator saturated" in verdict_lines(book.to_dict({}))[0]
+    quiet = _write_summary(tmp_path, HealthBook().to_dict({}))
+    assert generator_gate(quiet, _opts()) == 0
+
+
+def test_a_master_whose_workers_never_came_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(LoadgenError, match="never started"):
+        check_started(tmp_path, _opts(master=True, expect_workers=2))  # no summary at all
+    results = _write_summary(tmp_path, {}, start=None)
+    with pytest.raises(LoadgenError, match="never started"):
+        check_started(results, _opts(master=True))
+    check_started(results, _opts())  # not a master: the SLO gate reports it
