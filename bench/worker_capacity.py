@@ -90,7 +90,9 @@ def capacity(args: argparse.Namespace, work: Path) -> None:
         if p95 <= args.limit_ms and held == index:
             held = index + 1
     levels = [int(u) for u in args.levels.split(",")]
-    verdict = levels[held - 1] if held else 0
+    verdict = f"{levels[held - 1]}" if held else "fewer than " + str(levels[0])
+    if held == len(levels):
+        verdict = f"at least {levels[-1]} (every level passed: raise --levels)"
     print(f"capacity: one worker process holds {verdict} streaming users within {args.limit_ms} ms")
     for name, health in summary.get("generator", {}).get("workers", {}).items():
         print(

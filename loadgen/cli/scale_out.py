@@ -77,7 +77,7 @@ def scale_out_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=90.0,
             show_default=True,
             envvar="LOADGEN_SATURATION_CPU_PCT",
-            help="a worker at or above this CPU %% (100 = one core) for 2 intervals is saturated",
+            help="a worker at or above this CPU % (100 = one core) for 2 intervals is saturated",
         ),
     ]
     for decorator in reversed(decorators):
