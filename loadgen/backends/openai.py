@@ -113,6 +113,10 @@ class OpenAIAccumulator:
     def result(self, now_ns: int) -> StreamResult:
         if self._closing_frame and self._state.error_type is None:
             self._state.ended = True
+        if self._state.ended and self._state.finish_reason is None:
+            # llama-cpp-python's server ends a request that a newer one interrupts with [DONE]
+            # and no finish_reason: the answer was cut short, whatever the end marker says.
+            self._state.fail("truncated", "stream ended without a finish_reason")
         return self._state.result(server_counts(self._usage, self._timings))
 
 

@@ -110,7 +110,7 @@ def test_malformed_frame() -> None:
 
 def test_frames_after_done_are_ignored() -> None:
     acc = OpenAIAccumulator()
-    acc.on_frame({"choices": [{"delta": {"content": "a"}}]}, 10)
+    acc.on_frame({"choices": [{"delta": {"content": "a"}, "finish_reason": "stop"}]}, 10)
     acc.on_done_marker(20)
     acc.on_frame({"choices": [{"delta": {"content": "b"}}]}, 30)
     r = acc.result(40)

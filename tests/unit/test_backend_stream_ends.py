@@ -1,4 +1,4 @@
-"""transformers serve's stream (recorded from `transformers serve` 5.17): no `[DONE]` at the end."""
+"""Streams that end unusually: transformers serve (no `[DONE]`), llama-cpp-python interrupted."""
 
 from __future__ import annotations
 
@@ -33,3 +33,12 @@ def test_finish_reason_without_usage_and_no_done_is_truncated() -> None:
     frame = b'data: {"choices":[{"delta":{"content":"a"},"index":0,"finish_reason":"stop"}]}\n\n'
     r = replay("openai", frame)
     assert (r.ok, r.error_type, r.finish_reason) == (False, "truncated", "stop")
+
+
+def test_done_without_finish_reason_is_truncated() -> None:
+    # llama-cpp-python's server (interrupt_requests on) cut this request for a newer one: it sent
+    # [DONE] after 8 of 40 tokens with no finish_reason, then dropped the connection.
+    r = replay("openai", load("llama_cpp_python_interrupted.sse"))
+    assert (r.ok, r.error_type, r.finish_reason) == (False, "truncated", None)
+    assert r.error_detail == "stream ended without a finish_reason"
+    assert (r.n_out, r.n_out_source) == (len(r.frame_times_ns), "estimate") and r.n_out == 8
