@@ -20,6 +20,11 @@ pytest_plugins = [
 
 _skipped: list[str] = []
 
+# Functional tests share two cores between the simulator and the load generator, so the
+# generator is often saturated; that gate has its own tests (test_scaleout_loopback.py), which
+# switch it back on. Every other run would otherwise exit 1 for a reason it does not test.
+os.environ.setdefault("LOADGEN_ALLOW_SATURATED", "1")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -64,7 +64,11 @@ def cluster(tmp_path: Path, host: str, *args: str) -> Iterator[Cluster]:
     cmd = loadgen_cmd("swarm", "--host", host, "--master", "--expect-workers", "2")
     cmd += ["--master-bind-host", LOOPBACK, "--master-port", str(port), "--worker-wait", "60s"]
     cmd += ["--results", str(results), "--progress", "off", "--interval", "1s", *args]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADGEN_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LOADGEN_") or k == "LOADGEN_ALLOW_SATURATED"
+    }
     master = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -206,6 +210,7 @@ def test_saturation_fails_the_run_unless_allowed(tmp_path: Path, sim_server: Sim
             tmp_path / "r",
             *("--host", sim.url, "--processes", "2", "--users", "2", "--run-time", "3s"),
             *("--interval", "1s", "--output-tokens", "8", "--saturation-cpu-pct", "0"),
+            env={"LOADGEN_ALLOW_SATURATED": "0"},
         )
     assert run.returncode == 1, run.stderr
     assert "load generator saturated" in run.stderr
