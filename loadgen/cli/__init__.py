@@ -19,8 +19,8 @@ from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
 COMMANDS: dict[str, str] = {
     "sim": "loadgen.cli.sim:sim",
     "swarm": "loadgen.cli.swarm:swarm",
-    "ui": "loadgen.cli.swarm:ui",
-    "worker": "loadgen.cli.swarm:worker",
+    "ui": "loadgen.cli.ui:ui",
+    "worker": "loadgen.cli.worker:worker",
     "sidecar": "loadgen.cli.sidecar:sidecar",
     "replay": "loadgen.cli.replay:replay",
     "import": "loadgen.cli.replay:replay",

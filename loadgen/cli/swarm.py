@@ -1,4 +1,4 @@
-"""`loadgen swarm`, `loadgen ui`, `loadgen worker`: run Locust as a child process and gate on SLOs.
+"""`loadgen swarm`: run Locust headless as a child process and gate on SLOs.
 
 This module never imports locust or gevent. It checks every input before any load starts (one
 line, exit 2), optionally starts the simulator, probes the target, then runs
@@ -182,7 +182,7 @@ class RunSpec:
     influx_env: dict[str, str]  # INFLUX_TOKEN / INFLUX_PASSWORD for Locust's environment
 
 
-def _duration(opts: dict[str, Any], flag: str) -> float:
+def duration_opt_s(opts: dict[str, Any], flag: str) -> float:
     return parse_duration_s(str(opts[flag.replace("-", "_")]), f"--{flag}")
 
 
@@ -199,8 +199,8 @@ def _plan(opts: dict[str, Any]) -> tuple[StepPlan, float | None]:
         raise LoadgenError("--max-concurrency only applies with --rate (open loop)")
     if any(a == b for a, b in itertools.pairwise(levels)):
         raise LoadgenError("--users: consecutive levels must differ")
-    length = _duration(opts, "step-time" if len(levels) > 1 else "run-time")
-    plan = StepPlan(levels, length, _duration(opts, "warmup"), opts["spawn_rate"])
+    length = duration_opt_s(opts, "step-time" if len(levels) > 1 else "run-time")
+    plan = StepPlan(levels, length, duration_opt_s(opts, "warmup"), opts["spawn_rate"])
     return plan, rate
 
 
@@ -208,7 +208,7 @@ def check_inputs(opts: dict[str, Any]) -> RunSpec:
     """Validate every flag; raises LoadgenError (exit 2) before any process starts."""
     plan, rate = _plan(opts)
     for flag in _DURATIONS:
-        if _duration(opts, flag) <= 0 and flag != "think-time":
+        if duration_opt_s(opts, flag) <= 0 and flag != "think-time":
             raise LoadgenError(f"--{flag} must be longer than 0 s")
     if opts["dataset"]:
         load_dataset(opts["dataset"], max_turns=opts["turns"])  # bad file: one line, exit 2
@@ -351,7 +351,7 @@ def swarm(**opts: Any) -> None:
     """Run chat users against an engine headless; exit 1 if an SLO is breached or the load
     generator was saturated (see --allow-saturated)."""
     spec = check_inputs(opts)
-    sidecar = check_sidecar(opts, _duration(opts, "sidecar-interval"))
+    sidecar = check_sidecar(opts, duration_opt_s(opts, "sidecar-interval"))
     scale_out = master_args(opts)
     with target(opts) as info:
         argv = locust_argv(opts, spec, info, headless=True) + scale_out
@@ -365,52 +365,3 @@ def swarm(**opts: Any) -> None:
     code = max(gate(spec.results_dir, spec.slos), generator_gate(spec.results_dir, opts))
     notes.echo()
     sys.exit(code if completed else 130)
-
-
-@click.command("ui")
-@common_options
-@influx_options
-@click.option(
-    "--web-port",
-    type=click.IntRange(1, 65535),
-    default=8089,
-    show_default=True,
-    envvar="LOADGEN_WEB_PORT",
-    help="port of the web UI (bound to 127.0.0.1)",
-)
-@click.option(
-    "--autostart",
-    is_flag=True,
-    envvar="LOADGEN_AUTOSTART",
-    help="start the load at once (with --run-time: stop after it)",
-)
-def ui(web_port: int, autostart: bool, **opts: Any) -> None:
-    """Open Locust's web UI with loadgen's LLM tab; Ctrl-C ends it and writes the results."""
-    opts["slo"] = ()
-    spec = check_inputs(opts)
-    with target(opts) as info:
-        argv = locust_argv(opts, spec, info, headless=False)
-        argv += ["--web-host", "127.0.0.1", "--web-port", str(web_port)]
-        argv += ["-u", str(spec.plan.users[0]), "-r", str(spec.plan.rate)]
-        if autostart:
-            argv += ["--autostart", "-t", f"{spec.plan.total_s:g}s", "--autoquit", "2"]
-        click.echo(f"loadgen ui: http://127.0.0.1:{web_port}  (target {info.host}, {info.model})")
-        run_child([*argv, USER_CLASS], child_env(opts, spec))
-    if (spec.results_dir / SUMMARY_FILE).is_file():
-        gate(spec.results_dir, [])
-
-
-@click.command("worker")
-@click.option("--master-host", default="127.0.0.1", show_default=True, envvar="LOADGEN_MASTER_HOST")
-@click.option(
-    "--master-port", default=5557, show_default=True, type=int, envvar="LOADGEN_MASTER_PORT"
-)
-@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True)
-def worker(master_host: str, master_port: int, processes: int) -> None:
-    """A Locust worker for a distributed run; it takes its options from the master."""
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker"]
-    argv += ["--master-host", master_host, "--master-port", str(master_port)]
-    if processes > 1:
-        argv += ["--processes", str(processes)]
-    completed = run_child([*argv, USER_CLASS], {**os.environ, "LOADGEN_CHILD": "1"})
-    sys.exit(0 if completed else 130)
