@@ -30,13 +30,15 @@ class _Stall(Exception):
 
 
 def read_available(response: HTTPSocketPoolResponse) -> bytes:
-    """Whatever body bytes are buffered, else one socket read; b"" at the end of the body.
+    """Whatever body bytes are buffered, else socket reads until some arrive; b"" at the end.
 
     geventhttpclient's `read(n)` waits for n bytes, which would hold back frames that already
     arrived, so this reads at most one socket buffer and returns at once.
     """
     buffer = response._body_buffer
-    if not buffer and not response.message_complete:
+    # A read may carry only chunked-encoding framing (a chunk-size line) and no body byte, so
+    # read on until body bytes arrive or the message is complete: b"" must mean the end.
+    while not buffer and not response.message_complete:
         sock = response._sock
         if sock is None:
             return b""
