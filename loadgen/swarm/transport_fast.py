@@ -74,6 +74,7 @@ class FastTransport:
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._client = self._connect()
+        self._reused = False  # True once the current connection has carried a request
 
     def _connect(self) -> HTTPClient:
         return HTTPClient(
@@ -92,17 +93,28 @@ class FastTransport:
         """POST `request`, stream the answer into the backend's parser; never raises for I/O."""
         payload = json.dumps(backend.body(request)).encode()
         headers = {**self._headers, "x-request-id": request_id}
-        parser = backend.parser()
-        status: list[int] = []
-        wall_send_unix_ns = time.time_ns()
-        t_send_ns = time.perf_counter_ns()
-        try:
-            with gevent.Timeout(self._request_timeout_s, _RequestTimeout):
-                result = self._exchange(backend, payload, headers, parser, status)
-        except Exception as exc:  # every failure becomes a recorded error class
-            self._client.close()
-            self._client = self._connect()
-            result = _classify(exc, parser, bool(status), time.perf_counter_ns(), self)
+        for attempt in (1, 2):
+            parser = backend.parser()
+            status: list[int] = []
+            wall_send_unix_ns = time.time_ns()
+            t_send_ns = time.perf_counter_ns()
+            reused, self._reused = self._reused, True
+            try:
+                with gevent.Timeout(self._request_timeout_s, _RequestTimeout):
+                    result = self._exchange(backend, payload, headers, parser, status)
+                break
+            except Exception as exc:  # every failure becomes a recorded error class
+                self._client.close()
+                self._client = self._connect()
+                self._reused = False
+                # A kept-alive connection the server closed just before our request arrived
+                # (no response byte): the request was never served, so send it once more on a
+                # fresh connection, as HTTP clients do. Any other failure is recorded as is.
+                stale = reused and not status and isinstance(exc, (OSError, HTTPParseError))
+                if stale and attempt == 1:
+                    continue
+                result = _classify(exc, parser, bool(status), time.perf_counter_ns(), self)
+                break
         t_end_ns = time.perf_counter_ns()
         return Exchange(
             result, wall_send_unix_ns, t_send_ns, t_end_ns, status[0] if status else None

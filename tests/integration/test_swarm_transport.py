@@ -6,16 +6,18 @@ read that yields no body byte must not be taken for the end of the stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from loadgen.backends import backend_for
 from loadgen.backends.base import ChatRequest
+from loadgen.swarm.exchange import Exchange
 from tests.fixtures.net import LOOPBACK
 
 N_FRAMES = 5
@@ -32,28 +34,55 @@ def _frames() -> list[bytes]:
     return [f"data: {json.dumps(f)}\n\n".encode() for f in [*out, usage]] + [b"data: [DONE]\n\n"]
 
 
+def _respond(conn: socket.socket) -> None:
+    conn.recv(65536)  # the request (small, one read on loopback)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    conn.sendall(head + b"transfer-encoding: chunked\r\n\r\n")
+    for frame in _frames():
+        conn.sendall(f"{len(frame):x}\r\n".encode())  # the size line alone ...
+        time.sleep(0.02)
+        conn.sendall(frame + b"\r\n")  # ... then its data in a later read
+        time.sleep(0.02)
+    conn.sendall(b"0\r\n\r\n")
+
+
 def _serve(listener: socket.socket) -> None:
     conn, _ = listener.accept()
     with conn:
-        conn.recv(65536)  # the request (small, one read on loopback)
-        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        conn.sendall(head + b"transfer-encoding: chunked\r\n\r\n")
-        for frame in _frames():
-            conn.sendall(f"{len(frame):x}\r\n".encode())  # the size line alone ...
-            time.sleep(0.02)
-            conn.sendall(frame + b"\r\n")  # ... then its data in a later read
-            time.sleep(0.02)
-        conn.sendall(b"0\r\n\r\n")
+        _respond(conn)
+
+
+def _serve_then_drop_keepalive(listener: socket.socket, fresh_ok: bool) -> None:
+    """Serve one request, then close that kept-alive connection on the next one unanswered;
+    answer on a new connection only if `fresh_ok`."""
+    first, _ = listener.accept()
+    with first:
+        _respond(first)
+        first.recv(65536)
+    second, _ = listener.accept()
+    with second:
+        if fresh_ok:
+            _respond(second)
+        else:
+            second.recv(65536)
+
+
+@contextlib.contextmanager
+def _server(target: Callable[..., None], *args: object) -> Iterator[str]:
+    listener = socket.create_server((LOOPBACK, 0))
+    thread = threading.Thread(target=target, args=(listener, *args), daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOOPBACK}:{listener.getsockname()[1]}"
+    finally:
+        thread.join(10)
+        listener.close()
 
 
 @pytest.fixture
 def split_server() -> Iterator[str]:
-    listener = socket.create_server((LOOPBACK, 0))
-    thread = threading.Thread(target=_serve, args=(listener,), daemon=True)
-    thread.start()
-    yield f"http://{LOOPBACK}:{listener.getsockname()[1]}"
-    thread.join(10)
-    listener.close()
+    with _server(_serve) as url:
+        yield url
 
 
 def test_a_read_of_framing_alone_is_not_the_end_of_the_stream(split_server: str) -> None:
@@ -67,3 +96,28 @@ def test_a_read_of_framing_alone_is_not_the_end_of_the_stream(split_server: str)
     assert exchange.result.ok, exchange.result.error_detail
     assert exchange.result.n_out == N_FRAMES and exchange.result.n_out_source == "usage"
     assert len(exchange.result.frame_times_ns) == N_FRAMES
+
+
+def _two_requests(url: str) -> list[Exchange]:
+    from loadgen.swarm.transport_fast import FastTransport
+
+    transport = FastTransport(url, None, request_timeout_s=10, stall_timeout_s=5)
+    request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},), max_tokens=5)
+    out = [transport.send(backend_for("openai"), request, f"rid-{i}") for i in range(2)]
+    transport.close()
+    return out
+
+
+def test_a_stale_keepalive_connection_is_retried_once_on_a_fresh_one() -> None:
+    with _server(_serve_then_drop_keepalive, True) as url:
+        first, second = _two_requests(url)
+    assert first.result.ok and second.result.ok, second.result.error_detail
+    assert second.result.n_out == N_FRAMES
+
+
+def test_a_fresh_connection_closed_unanswered_is_a_connect_error() -> None:
+    with _server(_serve_then_drop_keepalive, False) as url:
+        first, second = _two_requests(url)
+    assert first.result.ok
+    assert not second.result.ok and second.result.error_type == "connect"
+    assert second.http_status is None
