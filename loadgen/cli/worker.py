@@ -13,7 +13,11 @@ from loadgen.cli.swarm import LOCUSTFILE, USER_CLASS, run_child
 @click.command("worker")
 @click.option("--master-host", default="127.0.0.1", show_default=True, envvar="LOADGEN_MASTER_HOST")
 @click.option(
-    "--master-port", default=5557, show_default=True, type=int, envvar="LOADGEN_MASTER_PORT"
+    "--master-port",
+    default=5557,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    envvar="LOADGEN_MASTER_PORT",
 )
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True)
 def worker(master_host: str, master_port: int, processes: int) -> None:
