@@ -124,6 +124,28 @@ def engine_panels() -> list[timeseries.Panel]:
     ]
 
 
+def generator_panels() -> list[timeseries.Panel]:
+    """Each worker's own CPU and event-loop lag: a saturated generator is not a slow engine."""
+
+    def per_worker(name: str) -> str:
+        return select(
+            _IV, [f'max({field(_IV, name)}) AS "{name}"'], by_time=True, group_by=["worker"]
+        )
+
+    return [
+        p.time_panel(
+            "Load generator CPU per worker", [per_worker("cpu_pct")], "percent", "$tag_worker", 6
+        ),
+        p.time_panel(
+            "Load generator event-loop lag p99 per worker",
+            [per_worker("loop_lag_p99_ms")],
+            "ms",
+            "$tag_worker",
+            6,
+        ),
+    ]
+
+
 def event_annotation() -> dash_b.AnnotationQuery:
     return (
         dash_b.AnnotationQuery()
@@ -162,6 +184,7 @@ def build() -> dash_b.Dashboard:
         ("Load", [*stat_panels(), *load_panels()]),
         ("GPU", gpu_panels()),
         ("Engine", engine_panels()),
+        ("Load generator", generator_panels()),
     ]
     for title, section in sections:
         board = board.with_row(p.row(title))
