@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from loadgen.errors import LoadgenError
 
@@ -46,13 +47,15 @@ def _drain(proc: subprocess.Popen[str]) -> None:
         pass
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def stop_group(proc: subprocess.Popen[Any], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM the process group of `proc` (started with start_new_session), then SIGKILL it if
+    it lingers past `grace_s`."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(STOP_GRACE_S)
+        proc.wait(grace_s)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -84,7 +87,7 @@ def sim_child(
         threading.Thread(target=_drain, args=(proc,), daemon=True).start()
         yield SimChild(found[0], proc.pid)
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 @contextlib.contextmanager

@@ -18,9 +18,8 @@ from typing import Any, Protocol
 import gevent
 
 from loadgen import timing
+from loadgen.backends import backend_for
 from loadgen.backends.base import ChatRequest
-from loadgen.backends.ollama import OllamaBackend
-from loadgen.backends.openai import OpenAIBackend
 from loadgen.records import RequestRecord
 from loadgen.swarm import events
 from loadgen.swarm.arrivals import PoissonArrivals
@@ -71,7 +70,7 @@ class Session:
         self.settings = settings
         self.context = context
         self.worker = worker_id()
-        self.backend: WireBackend = OllamaBackend() if context.api == "ollama" else OpenAIBackend()
+        self.backend: WireBackend = backend_for(context.api)
         self.stage = stage or StageState()
         self._seq = itertools.count()
         self._users = itertools.count()

@@ -25,7 +25,7 @@ import pytest
 from loadgen.swarm.exchange import request_id
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.fixtures.sim import SimFactory
-from tests.fixtures.swarm import run_swarm
+from tests.fixtures.swarm import run_swarm, swarm_env
 
 RUN_TIMEOUT_S = 150
 
@@ -64,11 +64,7 @@ def cluster(tmp_path: Path, host: str, *args: str) -> Iterator[Cluster]:
     cmd = loadgen_cmd("swarm", "--host", host, "--master", "--expect-workers", "2")
     cmd += ["--master-bind-host", LOOPBACK, "--master-port", str(port), "--worker-wait", "60s"]
     cmd += ["--results", str(results), "--progress", "off", "--interval", "1s", *args]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("LOADGEN_") or k == "LOADGEN_ALLOW_SATURATED"
-    }
+    env = swarm_env()
     master = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
