@@ -80,10 +80,13 @@ def load_run(path: str | Path) -> RunData:
     level_dicts = _level_dicts(root, summary)
     levels = [_level_row(root, i, d) for i, d in enumerate(level_dicts)]
     records = _read_records(root / REQUESTS_FILE)
-    levels, vram_idle = _with_vram(root, levels)
-    # `loadgen swarm` stores idle as measured before the first level started: prefer it
+    # `loadgen swarm` stores idle as measured before the first level started: prefer it, and
+    # read sidecar.jsonl only for what summary.json lacks
     idle_in_summary = [v for d in level_dicts if (v := _int(d, "vram_idle_bytes")) is not None]
-    vram_idle = idle_in_summary[0] if idle_in_summary else vram_idle
+    vram_idle = idle_in_summary[0] if idle_in_summary else None
+    if vram_idle is None or any(r.vram_peak_bytes is None for r in levels):
+        levels, idle_from_samples = _with_vram(root, levels)
+        vram_idle = idle_from_samples if vram_idle is None else vram_idle
     run_id = str(summary.get("run_id") or meta.get("run_id") or root.name)
     info = {**_dict(summary.get("meta")), **meta}
     return RunData(
