@@ -24,15 +24,6 @@ ErrorType = Literal[
     "truncated",  # the stream ended before [DONE] / done:true
     "server_error",  # a 2xx body or frame that carries an error object
 ]
-ERROR_TYPES: tuple[str, ...] = (
-    "http_status",
-    "connect",
-    "timeout",
-    "stall",
-    "malformed",
-    "truncated",
-    "server_error",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,6 @@ class ProcessTracker:
     ) -> None:
         if pid is None and process_name is None:
             raise LoadgenError("ProcessTracker needs a pid or a process name")
-        self._pid = pid
         self._name = process_name
         self._monotonic_s = monotonic_s
         self._root: psutil.Process | None = None

@@ -29,8 +29,6 @@ _PATHS: dict[Endpoint, str] = {"sim_gpu": "/sim/gpu", "metrics": "/metrics", "ap
 _DETECT_EVERY_S = 2.0
 _NATIVE: dict[str, Endpoint] = {"vllm": "metrics", "ollama": "api_ps"}
 
-Getter = Callable[[str, float], tuple[int, bytes]]
-
 
 class EngineScraper:
     """Engine-side samples of one server; `auto` probes /sim/gpu, then /api/ps, then /metrics."""
@@ -51,10 +49,6 @@ class EngineScraper:
         self._last_detect_s = float("-inf")
         self._failing: dict[str, str] = {}
         self._notices: list[Notice] = []
-
-    @property
-    def endpoints(self) -> list[Endpoint]:
-        return list(self._endpoints)
 
     def read(self, wall_unix_ns: int) -> tuple[list[GpuSample], list[EngineSample], list[Notice]]:
         """Simulated GPUs, engine samples, and notices for this tick."""

@@ -34,7 +34,6 @@ class JsonlSink:
             self._file = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise LoadgenError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self.lines_written = 0
 
     def write(self, samples: Sequence[Sample]) -> None:
         if not samples:
@@ -42,7 +41,6 @@ class JsonlSink:
         text = "".join(json.dumps(to_line(s, self._run_id)) + "\n" for s in samples)
         self._file.write(text)
         self._file.flush()
-        self.lines_written += len(samples)
 
     def close(self) -> None:
         if not self._file.closed:

@@ -83,9 +83,3 @@ class RequestLog:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def read_records(path: Path) -> list[RequestRecord]:
-    """Every record of a requests.jsonl file."""
-    with path.open(encoding="utf-8") as handle:
-        return [RequestRecord.from_dict(json.loads(line)) for line in handle if line.strip()]
