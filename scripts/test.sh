@@ -15,7 +15,8 @@ fi
 # The Debian package starts a system influxd on :8086; tests start their own on free ports.
 systemctl disable --now influxdb >/dev/null 2>&1 || true
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+# Exact versions from the committed lock; bench/dependency_drift.sh tries the newest ones.
+python3 -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
 
 echo "== ruff"
 python3 -m ruff check .

@@ -66,8 +66,8 @@ def sim(
     faults = parse_faults(faults_spec)
 
     def announce(server: RunningSim) -> None:
+        # click.echo flushes, so a parent waiting on this line sees it at once.
         click.echo(f"loadgen sim: listening on {server.url} (profile {profile.name})")
-        click.get_text_stream("stdout").flush()
 
     run(
         profile,
