@@ -5,84 +5,17 @@ the load generator's own verdict (saturated, lost workers) at the end. No locust
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
-from loadgen.swarm.health import verdict_lines
-from loadgen.swarm.plan import parse_duration_s
+from loadgen.run.health import verdict_lines
+from loadgen.run.plan import parse_duration_s
 from loadgen.swarm.results import SUMMARY_FILE, read_json
 
-DEFAULT_MASTER_PORT = 5557
 _RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
-
-
-def scale_out_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--run-id, --master, --expect-workers, --master-bind-host, --master-port, --worker-wait,
-    --allow-saturated, --saturation-cpu-pct (each also LOADGEN_<FLAG>)."""
-    decorators = [
-        click.option(
-            "--run-id",
-            default=None,
-            envvar="LOADGEN_RUN_ID",
-            help="run id (default: UTC time + random suffix); share it with `loadgen sidecar`",
-        ),
-        click.option(
-            "--master",
-            is_flag=True,
-            envvar="LOADGEN_MASTER",
-            help="run as the master of `loadgen worker` processes on other hosts",
-        ),
-        click.option(
-            "--expect-workers",
-            type=click.IntRange(min=1),
-            default=None,
-            envvar="LOADGEN_EXPECT_WORKERS",
-            help="--master: start once this many workers have joined",
-        ),
-        click.option(
-            "--master-bind-host",
-            default="*",
-            show_default=True,
-            envvar="LOADGEN_MASTER_BIND_HOST",
-            help="--master: interface to listen on (* = all)",
-        ),
-        click.option(
-            "--master-port",
-            type=click.IntRange(1, 65535),
-            default=DEFAULT_MASTER_PORT,
-            show_default=True,
-            envvar="LOADGEN_MASTER_PORT",
-            help="--master: port the workers connect to",
-        ),
-        click.option(
-            "--worker-wait",
-            default="120s",
-            show_default=True,
-            envvar="LOADGEN_WORKER_WAIT",
-            help="--master: give up (exit 2) if the workers have not joined by then",
-        ),
-        click.option(
-            "--allow-saturated",
-            is_flag=True,
-            envvar="LOADGEN_ALLOW_SATURATED",
-            help="exit 0 even if the load generator was saturated (it is still reported)",
-        ),
-        click.option(
-            "--saturation-cpu-pct",
-            type=click.FloatRange(min=0),
-            default=90.0,
-            show_default=True,
-            envvar="LOADGEN_SATURATION_CPU_PCT",
-            help="a worker at or above this CPU % (100 = one core) for 2 intervals is saturated",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
 
 
 def master_args(opts: dict[str, Any]) -> list[str]:

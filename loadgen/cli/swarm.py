@@ -23,18 +23,19 @@ import click
 
 from loadgen.cli.influx_options import influx_options, locust_args, locust_env
 from loadgen.cli.influx_options import settings_from_options as influx_settings
-from loadgen.cli.scale_out import check_started, generator_gate, master_args, scale_out_options
+from loadgen.cli.scale_out import check_started, generator_gate, master_args
+from loadgen.cli.swarm_flags import scale_out_options, sidecar_options
 from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
+from loadgen.run.plan import StepPlan, parse_duration_s, parse_users
+from loadgen.run.run_end import RunNotes, finish_results
+from loadgen.run.sidecar_link import check_sidecar, running_sidecar
+from loadgen.run.sim_launch import profile_engine, simulator
+from loadgen.run.target import TargetInfo, probe
 from loadgen.sinks.influx_http import preflight
 from loadgen.slo import Slo, evaluate, parse_slos
 from loadgen.summary import RunSummary, format_table
 from loadgen.swarm.options import CLIENTS, DEFAULT_CLIENT
-from loadgen.swarm.plan import StepPlan, parse_duration_s, parse_users
 from loadgen.swarm.results import CSV_PREFIX, SUMMARY_FILE, make_run_id, read_json, redact_argv
-from loadgen.swarm.run_end import finish_results
-from loadgen.swarm.sidecar_link import check_sidecar, running_sidecar, sidecar_options
-from loadgen.swarm.simproc import profile_engine, simulator
-from loadgen.swarm.target import TargetInfo, probe
 from loadgen.workload import load_dataset
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "swarm"
@@ -341,6 +342,14 @@ def gate(results_dir: Path, slos: list[Slo]) -> int:
     return EXIT_SLO_BREACH if breaches else EXIT_OK
 
 
+def echo_notes(notes: RunNotes) -> None:
+    """`info` lines on stdout, then `warnings` on stderr."""
+    for line in notes.info:
+        click.echo(line)
+    for line in notes.warnings:
+        click.echo(f"loadgen: warning: {line}", err=True)
+
+
 @click.command("swarm")
 @common_options
 @influx_options
@@ -363,5 +372,5 @@ def swarm(**opts: Any) -> None:
     notes = finish_results(spec.results_dir, {"sim_profile": opts["sim"]} if opts["sim"] else {})
     check_started(spec.results_dir, opts)
     code = max(gate(spec.results_dir, spec.slos), generator_gate(spec.results_dir, opts))
-    notes.echo()
+    echo_notes(notes)
     sys.exit(code if completed else 130)

@@ -18,8 +18,9 @@ from loadgen.cli.swarm import (
     run_child,
     target,
 )
+from loadgen.cli.swarm_flags import sidecar_options
+from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 from loadgen.swarm.results import SUMMARY_FILE
-from loadgen.swarm.sidecar_link import check_sidecar, running_sidecar, sidecar_options
 
 INTERACTIVE_SIDECAR_S = 24 * 3600.0  # an interactive session has no planned end
 

@@ -17,15 +17,15 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner
 
+from loadgen.run.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
+from loadgen.run.target import TargetInfo
 from loadgen.summary import format_table
 from loadgen.swarm import events, finalize, resources, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector
-from loadgen.swarm.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
 from loadgen.swarm.progress import format_progress, progress_mode
 from loadgen.swarm.results import redact_argv
 from loadgen.swarm.session import Session
 from loadgen.swarm.stages import StageWindow
-from loadgen.swarm.target import TargetInfo
 
 POLL_INTERVAL_S = 0.2
 STAGE_GRACE_S = 1.5  # let workers' last record batches arrive before summarising a level

@@ -15,8 +15,8 @@ import gevent
 import psutil
 
 from loadgen.records import RequestRecord
+from loadgen.run.health import HealthReport
 from loadgen.swarm import events
-from loadgen.swarm.health import HealthReport
 
 LAG_PERIOD_S = 0.1
 

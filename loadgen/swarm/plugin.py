@@ -19,6 +19,8 @@ from locust import events as locust_events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
+from loadgen.run.health import SATURATED_CPU_PCT, SATURATED_INTERVALS, HealthBook, HealthReport
+from loadgen.run.target import TargetInfo, probe
 from loadgen.swarm import events, options
 from loadgen.swarm.collector import (
     FLUSH_MESSAGE,
@@ -32,12 +34,10 @@ from loadgen.swarm.collector import (
 )
 from loadgen.swarm.conductor import Conductor
 from loadgen.swarm.events import RunContext
-from loadgen.swarm.health import SATURATED_CPU_PCT, SATURATED_INTERVALS, HealthBook, HealthReport
 from loadgen.swarm.intervals import IntervalCounter
 from loadgen.swarm.options import SwarmSettings
 from loadgen.swarm.results import make_run_id
 from loadgen.swarm.session import Session, StageState, worker_id
-from loadgen.swarm.target import TargetInfo, probe
 
 SHIP_INTERVAL_S = 1.0
 DRAIN_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records

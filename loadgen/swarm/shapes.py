@@ -9,7 +9,7 @@ from typing import Any
 
 from locust import LoadTestShape
 
-from loadgen.swarm.plan import StepPlan, parse_users
+from loadgen.run.plan import StepPlan, parse_users
 
 
 def plan_from_options(options: Any) -> StepPlan:

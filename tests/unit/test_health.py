@@ -14,8 +14,8 @@ import pytest
 from loadgen.cli.scale_out import check_started, generator_gate, master_args
 from loadgen.errors import LoadgenError
 from loadgen.records import RequestRecord
+from loadgen.run.health import HealthBook, HealthReport, verdict_lines
 from loadgen.swarm.finalize import level_summary, wall_end_unix_ns
-from loadgen.swarm.health import HealthBook, HealthReport, verdict_lines
 from loadgen.swarm.stages import StageWindow
 
 S = 1_000_000_000

@@ -9,7 +9,7 @@ import pytest
 
 from loadgen.cli.swarm import check_inputs, child_env, locust_argv, swarm
 from loadgen.errors import LoadgenError
-from loadgen.swarm.target import TargetInfo
+from loadgen.run.target import TargetInfo
 
 INFO = TargetInfo("http://127.0.0.1:9", "openai", "m", "sim", {"version": "1"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadgen.errors import LoadgenError
-from loadgen.swarm.plan import StepPlan, parse_duration_s, parse_users
+from loadgen.run.plan import StepPlan, parse_duration_s, parse_users
 from loadgen.swarm.stages import StageTracker
 
 S = 1_000_000_000

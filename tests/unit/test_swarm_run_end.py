@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from loadgen.records import GpuSample, ProcessSample
+from loadgen.run.run_end import influx_notes, short_window_warning
+from loadgen.run.sim_launch import profile_engine
 from loadgen.sidecar.samples import Sample
 from loadgen.sinks.influx import SinkReport
 from loadgen.stats import LevelSamples
 from loadgen.summary import LevelSummary, RunSummary, format_table, summarize_samples
 from loadgen.swarm.resources import RAMP_INDEX, level_windows, with_resources
-from loadgen.swarm.run_end import influx_notes, short_window_warning
-from loadgen.swarm.simproc import profile_engine
 from loadgen.swarm.stages import StageWindow
 
 S = 1_000_000_000

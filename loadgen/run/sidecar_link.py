@@ -13,18 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import psutil
 
 from loadgen.errors import LoadgenError
+from loadgen.run.target import TargetInfo
 from loadgen.sidecar.launch import sidecar_argv
 from loadgen.sidecar.writer import SIDECAR_FILE
-from loadgen.swarm.target import TargetInfo
 
 SIDECAR_LOG = "sidecar.log"  # the child's stdout and stderr
 FIRST_SAMPLE_TIMEOUT_S = 20.0  # its first tick is the idle baseline: wait for it before load
@@ -40,41 +39,6 @@ class SidecarPlan:
     pid: int | None
     process_name: str | None
     interval_s: float
-
-
-def sidecar_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--sidecar, --sidecar-pid, --sidecar-process-name, --sidecar-interval (also LOADGEN_*)."""
-    options = [
-        click.option(
-            "--sidecar",
-            is_flag=True,
-            envvar="LOADGEN_SIDECAR",
-            help="sample VRAM, GPU and the engine's RAM beside the run (sidecar.jsonl)",
-        ),
-        click.option(
-            "--sidecar-pid",
-            type=int,
-            default=None,
-            envvar="LOADGEN_SIDECAR_PID",
-            help="--sidecar: the engine's root process id (default with --sim: the simulator)",
-        ),
-        click.option(
-            "--sidecar-process-name",
-            default=None,
-            envvar="LOADGEN_SIDECAR_PROCESS_NAME",
-            help="--sidecar: find the engine process by name (ollama, vllm, python...)",
-        ),
-        click.option(
-            "--sidecar-interval",
-            default="1s",
-            show_default=True,
-            envvar="LOADGEN_SIDECAR_INTERVAL",
-            help="--sidecar: time between samples (0.1s = 10 Hz)",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 def check_sidecar(opts: dict[str, Any], interval_s: float) -> SidecarPlan | None:

@@ -1,7 +1,7 @@
 """The end of `loadgen swarm`, after Locust and the sidecar have exited: what summary.json
 still lacks (the InfluxDB sink report, the simulator profile) and the notes to print.
 
-No locust import: the CLI runs this in its own process.
+No locust, gevent or click import: the CLI runs this in its own process and prints the notes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import click
 
 from loadgen.sinks.influx import SinkReport, read_reports
 from loadgen.summary import LevelSummary, RunSummary
@@ -27,12 +25,6 @@ class RunNotes:
 
     info: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    def echo(self) -> None:
-        for line in self.info:
-            click.echo(line)
-        for line in self.warnings:
-            click.echo(f"loadgen: warning: {line}", err=True)
 
 
 def influx_notes(report: SinkReport) -> RunNotes:
