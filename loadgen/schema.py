@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from loadgen import timing
+from loadgen.line_protocol import FieldValue, LinePoint
 from loadgen.records import EngineSample, GpuSample, HostSample, ProcessSample, RequestRecord
-from loadgen.sinks.line_protocol import FieldValue, LinePoint
 
 FieldKind = Literal["float", "int", "bool", "str"]
 Sample = GpuSample | ProcessSample | HostSample | EngineSample

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from loadgen import schema
+from loadgen.line_protocol import LinePoint
 from loadgen.sidecar.samples import Notice, Sample
 from loadgen.sinks.influx import InfluxSink, SinkReport
 from loadgen.sinks.influx_settings import InfluxSettings
-from loadgen.sinks.line_protocol import LinePoint
 
 SPOOL_FILE = "sidecar-influx-spool.lp"
 REPORT_FILE = "sidecar-influx-report.json"

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from loadgen.line_protocol import LinePoint, encode
 from loadgen.sinks.influx_http import InfluxHttp, WriteOutcome
 from loadgen.sinks.influx_settings import InfluxSettings
-from loadgen.sinks.line_protocol import LinePoint, encode
 from loadgen.sinks.spool import REJECTED_NAME, Spool
 
 # A point, or a function that builds it: the flusher builds it, off the caller's hot path.

@@ -17,9 +17,9 @@ from typing import Any
 
 from loadgen import schema
 from loadgen.errors import LoadgenError
+from loadgen.line_protocol import LinePoint, encode
 from loadgen.records import EngineSample, GpuSample, HostSample, ProcessSample, RequestRecord
 from loadgen.sinks.influx_http import InfluxHttp
-from loadgen.sinks.line_protocol import LinePoint, encode
 from loadgen.sinks.spool import REJECTED_NAME, SPOOL_NAME, read_batches
 
 log = logging.getLogger("loadgen.influx")

@@ -19,12 +19,12 @@ from locust.runners import WorkerRunner
 
 from loadgen import schema
 from loadgen.errors import LoadgenError
+from loadgen.line_protocol import LinePoint
 from loadgen.records import RequestRecord
 from loadgen.sinks.influx import InfluxSink, SinkReport
 from loadgen.sinks.influx_http import preflight
 from loadgen.sinks.influx_settings import ENV_VARS, FLAVOURS, SECRET_NAMES, InfluxSettings
 from loadgen.sinks.influx_settings import settings_from as _settings_from
-from loadgen.sinks.line_protocol import LinePoint
 from loadgen.sinks.spool import SPOOL_NAME
 from loadgen.swarm import events
 from loadgen.swarm.session import worker_id

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from loadgen import schema
+from loadgen.line_protocol import LinePoint
 from loadgen.records import RequestRecord
 from loadgen.sinks.influx import InfluxSink, read_reports
 from loadgen.sinks.influx_settings import InfluxSettings
-from loadgen.sinks.line_protocol import LinePoint
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import LOOPBACK, free_port
 

@@ -8,6 +8,7 @@ import pytest
 from influxdb_client import Point, WritePrecision
 
 from loadgen import schema
+from loadgen.line_protocol import LinePoint, encode
 from loadgen.records import (
     EngineSample,
     GpuSample,
@@ -16,7 +17,6 @@ from loadgen.records import (
     ProcessSample,
     RequestRecord,
 )
-from loadgen.sinks.line_protocol import LinePoint, encode
 
 TAGS = schema.run_tags("r1", "sim", "llama", "openai", "ChatUser")
 T0 = 1_700_000_000_123_456_789
