@@ -17,7 +17,8 @@ from loadgen.line_protocol import FieldValue, LinePoint
 from loadgen.records import EngineSample, GpuSample, HostSample, ProcessSample, RequestRecord
 
 FieldKind = Literal["float", "int", "bool", "str"]
-Sample = GpuSample | ProcessSample | HostSample | EngineSample
+# A sidecar reading that becomes points (a sidecar notice does not).
+ResourceSample = GpuSample | ProcessSample | HostSample | EngineSample
 RUN_TAGS: tuple[str, ...] = ("run_id", "engine", "model", "api", "user_class")
 ERROR_DETAIL_MAX_CHARS = 200
 
@@ -239,7 +240,7 @@ def event_point(tags: Mapping[str, str], kind: str, text: str, wall_unix_ns: int
     return LinePoint.build(LLM_EVENT.name, {**tags, "kind": kind}, {"text": text}, wall_unix_ns)
 
 
-def sample_points(sample: Sample, tags: Mapping[str, str]) -> list[LinePoint]:
+def sample_points(sample: ResourceSample, tags: Mapping[str, str]) -> list[LinePoint]:
     """The points of one sidecar sample; `tags` should hold run_id and engine.
 
     A ProcessSample gives a `process` point and, when NVML knew its memory, a `gpu_process` one.
