@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadgen.backends.base import Backend, ChatRequest, StreamAccumulator, StreamResult
+from loadgen.backends.base import ChatRequest, StreamAccumulator, StreamResult
 from loadgen.backends.framing import NdjsonDecoder, SseDecoder, StreamParser
 from loadgen.backends.ollama import OllamaBackend
 from loadgen.backends.openai import OpenAIBackend
@@ -12,7 +12,6 @@ APIS: tuple[str, ...] = ("openai", "ollama")
 
 __all__ = [
     "APIS",
-    "Backend",
     "ChatRequest",
     "NdjsonDecoder",
     "OllamaBackend",
@@ -25,8 +24,9 @@ __all__ = [
 ]
 
 
-def backend_for(api: str) -> Backend:
-    """The backend of a wire protocol: "openai" or "ollama"."""
+def backend_for(api: str) -> OpenAIBackend | OllamaBackend:
+    """The backend of a wire protocol, "openai" or "ollama"; both satisfy the swarm's
+    `loadgen.swarm.exchange.WireBackend`."""
     if api == "openai":
         return OpenAIBackend()
     if api == "ollama":

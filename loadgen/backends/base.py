@@ -1,4 +1,4 @@
-"""The contract every wire protocol implements: build a request, turn stream frames into timings.
+"""What goes in and out of a wire protocol: the chat request, the parsed stream, the accumulator.
 
 Transports (openai SDK, geventhttpclient) do the I/O; they hand each decoded frame (a JSON
 object) to a `StreamAccumulator` together with the perf_counter_ns at which it was fully parsed.
@@ -8,12 +8,9 @@ The accumulator is pure: it never reads a clock itself, so tests drive it with a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from loadgen.records import Api, ErrorType, OllamaTimings, TokenSource
-
-if TYPE_CHECKING:
-    from loadgen.backends.framing import FrameDecoder, StreamParser
+from loadgen.records import ErrorType, OllamaTimings, TokenSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +62,3 @@ class StreamAccumulator(Protocol):
 
     def result(self, now_ns: int) -> StreamResult:
         """Close the stream; a missing end marker becomes error_type='truncated'."""
-
-
-class Backend(Protocol):
-    """One wire protocol (OpenAI-compatible or Ollama native)."""
-
-    api: Api
-
-    def path(self) -> str:
-        """The request path, e.g. '/v1/chat/completions' or '/api/chat'."""
-
-    def body(self, request: ChatRequest) -> dict[str, Any]:
-        """The JSON request body."""
-
-    def accumulator(self) -> StreamAccumulator:
-        """A fresh accumulator for one response."""
-
-    def decoder(self) -> FrameDecoder:
-        """A fresh byte decoder for this protocol's framing (SSE or NDJSON)."""
-
-    def parser(self) -> StreamParser:
-        """A fresh decoder + accumulator pair: feed it raw body chunks."""
-
-    def parse_response(self, body: Any, t_send_ns: int, t_end_ns: int) -> StreamResult:
-        """A whole non-streaming (`stream: false`) JSON body, received at `t_end_ns`."""

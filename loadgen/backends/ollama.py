@@ -86,17 +86,6 @@ class OllamaAccumulator:
         return self._state.result(_counts(self._final), timings)
 
 
-def parse_response(body: Any, t_send_ns: int, t_end_ns: int) -> StreamResult:
-    """A non-streaming (`stream: false`) body: one frame with `done: true` and the whole
-    message, arriving at `t_end_ns` (so TTFT equals E2E)."""
-    accumulator = OllamaAccumulator()
-    if isinstance(body, dict):
-        accumulator.on_frame(body, t_end_ns)
-    else:
-        accumulator.on_malformed(b"response body is not a JSON object", t_end_ns)
-    return accumulator.result(t_end_ns)
-
-
 class OllamaBackend:
     """POST /api/chat with NDJSON streaming.
 
@@ -130,14 +119,5 @@ class OllamaBackend:
         body.update(extra)
         return body
 
-    def accumulator(self) -> OllamaAccumulator:
-        return OllamaAccumulator()
-
-    def decoder(self) -> NdjsonDecoder:
-        return NdjsonDecoder()
-
     def parser(self) -> StreamParser:
         return StreamParser(NdjsonDecoder(), OllamaAccumulator())
-
-    def parse_response(self, body: Any, t_send_ns: int, t_end_ns: int) -> StreamResult:
-        return parse_response(body, t_send_ns, t_end_ns)

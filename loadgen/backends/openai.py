@@ -41,7 +41,7 @@ def _first_choice(frame: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _take_message(state: StreamState, message: Any, now_ns: int) -> None:
-    """One delta (streaming) or message (non-streaming) into the state."""
+    """One streamed `delta` into the state."""
     if not isinstance(message, dict):
         return
     content = _nonempty_str(message.get("content"))
@@ -120,30 +120,6 @@ class OpenAIAccumulator:
         return self._state.result(server_counts(self._usage, self._timings))
 
 
-def parse_response(body: Any, t_send_ns: int, t_end_ns: int) -> StreamResult:
-    """A non-streaming (`stream: false`) response body. The whole reply arrives at `t_end_ns`,
-    so t_first = t_last = t_end and TTFT equals E2E; `t_send_ns` is kept for symmetry."""
-    state = StreamState()
-    if not isinstance(body, dict):
-        state.fail("malformed", "response body is not a JSON object")
-        state.ended = True
-        return state.result(TokenCounts())
-    error = error_message(body)
-    choice = _first_choice(body)
-    if error is not None:
-        state.fail("server_error", error)
-    elif choice is None:
-        state.fail("malformed", "response has no choices")
-    else:
-        _take_message(state, choice.get("message"), t_end_ns)
-        if choice.get("finish_reason"):
-            state.finish_reason = str(choice["finish_reason"])
-    state.ended = True
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
-    timings = body.get("timings") if isinstance(body.get("timings"), dict) else None
-    return state.result(server_counts(usage, timings))
-
-
 class OpenAIBackend:
     """POST /v1/chat/completions with SSE streaming.
 
@@ -176,14 +152,5 @@ class OpenAIBackend:
         body.update(request.extra_body)
         return {k: v for k, v in body.items() if v is not None}
 
-    def accumulator(self) -> OpenAIAccumulator:
-        return OpenAIAccumulator()
-
-    def decoder(self) -> SseDecoder:
-        return SseDecoder()
-
     def parser(self) -> StreamParser:
         return StreamParser(SseDecoder(), OpenAIAccumulator())
-
-    def parse_response(self, body: Any, t_send_ns: int, t_end_ns: int) -> StreamResult:
-        return parse_response(body, t_send_ns, t_end_ns)

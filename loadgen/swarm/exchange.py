@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser
-from loadgen.records import Api, ErrorType
+from loadgen.records import ErrorType
 
 _DETAIL_CHARS = 200
 _REQUEST_ID_NAMESPACE = uuid.UUID("6c6f6164-6765-4e2d-8000-726571756573")
@@ -26,15 +26,17 @@ def request_id(worker: str, seq: int) -> str:
 
 
 class WireBackend(Protocol):
-    """The parts of a backend a transport uses (loadgen.backends.{openai,ollama})."""
+    """A wire protocol, as the session and the transports use it; loadgen.backends.openai and
+    loadgen.backends.ollama implement it (`loadgen.backends.backend_for` picks one)."""
 
-    api: Api
+    def path(self) -> str:
+        """The request path, e.g. '/v1/chat/completions' or '/api/chat'."""
 
-    def path(self) -> str: ...
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON request body."""
 
-    def body(self, request: ChatRequest) -> dict[str, Any]: ...
-
-    def parser(self) -> StreamParser: ...
+    def parser(self) -> StreamParser:
+        """A fresh decoder + accumulator for one response: feed it raw body chunks."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from loadgen.backends import ChatRequest, OllamaBackend
-from loadgen.backends.ollama import parse_response
 from loadgen.records import OllamaTimings
 from tests.unit.streams.replay import load, replay, without_times
 
@@ -72,12 +71,9 @@ def test_malformed_line() -> None:
 
 
 def test_missing_timing_fields_default_to_zero() -> None:
-    r = parse_response(
-        {"message": {"role": "assistant", "content": "ok"}, "done": True, "eval_count": 1},
-        t_send_ns=1,
-        t_end_ns=50,
-    )
-    assert r.ok and r.t_first_ns == 50 and r.n_out == 1 and r.n_in is None
+    line = b'{"message": {"role": "assistant", "content": "ok"}, "done": true, "eval_count": 1}\n'
+    r = replay("ollama", line)
+    assert r.ok and r.t_first_ns == len(line) and r.n_out == 1 and r.n_in is None
     assert r.ollama is not None and r.ollama.total_duration_ns == 0
 
 

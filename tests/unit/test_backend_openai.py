@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadgen.backends import ChatRequest, OpenAIBackend, backend_for
-from loadgen.backends.openai import OpenAIAccumulator, parse_response
+from loadgen.backends.openai import OpenAIAccumulator
 from loadgen.errors import LoadgenError
 from tests.unit.streams.replay import load, replay, without_times
 
@@ -126,20 +126,11 @@ def test_string_error_object() -> None:
     assert "out of memory" in r.error_detail
 
 
-def test_parse_non_streaming_response() -> None:
-    body = {
-        "choices": [
-            {"message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "stop"}
-        ],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-    }
-    r = parse_response(body, t_send_ns=100, t_end_ns=900)
-    assert r.ok and r.text == "Hi there" and r.finish_reason == "stop"
-    assert (r.t_first_ns, r.t_last_ns, r.n_out, r.n_in) == (900, 900, 2, 3)
-    err = parse_response({"object": "error", "message": "bad model"}, 100, 200)
+def test_vllm_error_object_and_non_object_frames() -> None:
+    err = replay("openai", b'data: {"object": "error", "message": "bad model"}\n\ndata: [DONE]\n\n')
     assert (err.ok, err.error_type, err.error_detail) == (False, "server_error", "bad model")
-    assert parse_response({"id": "x"}, 1, 2).error_type == "malformed"
-    assert parse_response([1], 1, 2).error_type == "malformed"
+    not_object = replay("openai", b"data: [1]\n\ndata: [DONE]\n\n")
+    assert (not_object.ok, not_object.error_type) == (False, "malformed")
 
 
 def test_body_defaults_and_opt_in_fields() -> None:
