@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.sim_closedloop import Workload, closed_loop
 from loadgen.sim.child import sim_process
-from loadgen.sim.closedloop import Workload, closed_loop
 from loadgen.sim.profiles import load_profile
 from loadgen.sim.virtual import closed_loop as virtual_loop
 

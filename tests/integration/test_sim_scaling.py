@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from loadgen.sim.closedloop import Workload, closed_loop
+from bench.sim_closedloop import Workload, closed_loop
 from tests.fixtures.sim import SimFactory, SimServer
 
 SCALE = "0.2"  # five times faster than real time; ratios are unaffected

@@ -1,9 +1,9 @@
-"""A small asyncio closed-loop client for the simulator's own benches and tests.
+"""A small asyncio closed-loop client for the simulator's calibration bench and scaling tests.
 
 Each user streams `/v1/chat/completions` (or `/api/chat`) with ignore_eos and sends its next
 request as soon as the previous one ends. Throughput counts tokens that arrived inside the window
 (exact even when few requests finish in it); TTFT averages requests whose first token did.
-The full load generator lives in loadgen/swarm; this one only needs aiohttp.
+The load generator itself is loadgen/swarm; this one only needs aiohttp.
 """
 
 from __future__ import annotations
