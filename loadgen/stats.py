@@ -1,7 +1,7 @@
-"""Exact percentiles from raw values, and one level's samples, mergeable across workers.
+"""Exact percentiles from raw values, and the samples of one level's requests.
 
-Raw values are kept (float64 arrays, 8 bytes per value); merging concatenates them, so a merged
-percentile is exact, never an average of percentiles.
+Raw values are kept (float64 arrays, 8 bytes per value). Workers ship records, not percentiles,
+so a level's percentile over every worker is exact, never an average of percentiles.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -96,50 +95,9 @@ class LevelSamples:
             if value is not None:
                 self.values[name].append(value)
 
-    def merge(self, other: LevelSamples) -> None:
-        """Add another worker's samples of the same level (exact: raw values concatenate)."""
-        self.requests += other.requests
-        self.output_tokens += other.output_tokens
-        self.input_tokens += other.input_tokens
-        for mine, theirs in (
-            (self.errors_by_type, other.errors_by_type),
-            (self.n_out_sources, other.n_out_sources),
-        ):
-            for key, count in theirs.items():
-                mine[key] = mine.get(key, 0) + count
-        for name in SAMPLE_METRICS:
-            self.values[name].extend(other.values.get(name, array("d")))
-
     def percentile(self, metric: str, pct: float) -> float | None:
         """Exact percentile of one SAMPLE_METRICS name."""
         return percentile(self.values[metric], pct)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (e.g. to ship from a worker to the master)."""
-        return {
-            "requests": self.requests,
-            "errors_by_type": dict(self.errors_by_type),
-            "output_tokens": self.output_tokens,
-            "input_tokens": self.input_tokens,
-            "n_out_sources": dict(self.n_out_sources),
-            "values": {name: list(vals) for name, vals in self.values.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LevelSamples:
-        """Inverse of `to_dict`."""
-        values = _empty_values()
-        for name, vals in data.get("values", {}).items():
-            if name in values:
-                values[name].extend(float(v) for v in vals)
-        return cls(
-            requests=int(data.get("requests", 0)),
-            errors_by_type=dict(data.get("errors_by_type", {})),
-            output_tokens=int(data.get("output_tokens", 0)),
-            input_tokens=int(data.get("input_tokens", 0)),
-            n_out_sources=dict(data.get("n_out_sources", {})),
-            values=values,
-        )
 
 
 def samples_in_window(

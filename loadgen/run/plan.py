@@ -82,21 +82,16 @@ class StepPlan:
     def total_s(self) -> float:
         return self.step_time_s * len(self.users)
 
-    def levels(self) -> tuple[Level, ...]:
-        """Every level with its steady window."""
-        out: list[Level] = []
-        previous = 0
-        for index, users in enumerate(self.users):
-            start_s = index * self.step_time_s
-            end_s = start_s + self.step_time_s
-            ramp_s = abs(users - previous) / self.rate
-            window_start_s = min(start_s + max(self.warmup_s, ramp_s), end_s)
-            out.append(Level(index, users, start_s, window_start_s, end_s))
-            previous = users
-        return tuple(out)
-
     def level_at(self, elapsed_s: float) -> Level | None:
-        """The level running `elapsed_s` into the run, or None once the plan is over."""
+        """The level running `elapsed_s` into the run, with its steady window; None once the
+        plan is over."""
         if elapsed_s < 0 or elapsed_s >= self.total_s:
             return None
-        return self.levels()[int(elapsed_s // self.step_time_s)]
+        index = int(elapsed_s // self.step_time_s)
+        users = self.users[index]
+        previous = self.users[index - 1] if index else 0
+        start_s = index * self.step_time_s
+        end_s = start_s + self.step_time_s
+        ramp_s = abs(users - previous) / self.rate
+        window_start_s = min(start_s + max(self.warmup_s, ramp_s), end_s)
+        return Level(index, users, start_s, window_start_s, end_s)

@@ -1,4 +1,4 @@
-"""Exact percentiles and per-level samples that merge across workers without loss."""
+"""Exact percentiles, and per-level samples over every worker's records without loss."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from loadgen.records import RequestRecord
 from loadgen.stats import LevelSamples, percentile, samples_in_window
 from tests.unit.test_timing import MS, record
 
@@ -20,9 +21,9 @@ def test_percentile_is_exact_on_raw_values() -> None:
     assert percentile([], 50) is None
 
 
-def _records(n: int, offset_ms: int = 0) -> list:  # type: ignore[type-arg]
+def _records(n: int, offset_ms: int = 0) -> list[RequestRecord]:
     """n requests with TTFT 1..n ms, finishing at distinct times."""
-    out = []
+    out: list[RequestRecord] = []
     for i in range(n):
         send = (offset_ms + 10 * i) * MS
         frames = (send + (i + 1) * MS, send + (i + 3) * MS)
@@ -59,17 +60,26 @@ def test_samples_count_window_and_errors() -> None:
     assert early.requests == 5 and early.errors == 1
 
 
-def test_merge_of_workers_equals_samples_of_all() -> None:
+def _samples_of(records: list[RequestRecord]) -> LevelSamples:
+    samples = LevelSamples()
+    for r in records:
+        samples.add(r)
+    return samples
+
+
+def test_samples_of_every_workers_records_are_exact() -> None:
     recs = _records(40)
-    whole = samples_in_window(recs, 0, 10**12)
-    a = samples_in_window(recs[:13], 0, 10**12)
-    b = samples_in_window(recs[13:], 0, 10**12)
-    b_shipped = LevelSamples.from_dict(json.loads(json.dumps(b.to_dict())))
-    a.merge(b_shipped)
-    assert a.requests == whole.requests and a.output_tokens == whole.output_tokens
+    # worker b's records reach the master as JSON (Shipper -> Collector.add_shipped)
+    shipped = [RequestRecord.from_dict(json.loads(json.dumps(r.to_dict()))) for r in recs[13:]]
+    merged = _samples_of(recs[:13] + shipped)
+    whole = _samples_of(recs)
+    assert merged.requests == whole.requests and merged.output_tokens == whole.output_tokens
     for name in ("ttft_ms", "itl_ms", "e2e_ms"):
-        assert sorted(a.values[name]) == sorted(whole.values[name])
-        assert a.percentile(name, 99) == whole.percentile(name, 99)
-    # an average of per-worker p99s would be wrong; the merged one matches numpy on all values
+        assert sorted(merged.values[name]) == sorted(whole.values[name])
+        assert merged.percentile(name, 99) == whole.percentile(name, 99)
+    # an average of per-worker p99s would be wrong; the level's matches numpy on all values
+    per_worker = [_samples_of(recs[:13]), _samples_of(recs[13:])]
+    averaged = sum(s.percentile("ttft_ms", 99) or 0.0 for s in per_worker) / 2
     expected = float(np.percentile([float(i + 1) for i in range(40)], 99))
-    assert a.percentile("ttft_ms", 99) == pytest.approx(expected)
+    assert merged.percentile("ttft_ms", 99) == pytest.approx(expected)
+    assert averaged != pytest.approx(expected)

@@ -34,9 +34,11 @@ def test_users_list() -> None:
 
 def test_levels_exclude_warmup_and_ramp() -> None:
     plan = StepPlan((1, 10, 50), step_time_s=60, warmup_s=10, spawn_rate=2)
-    levels = plan.levels()
+    levels = [lv for t in (0.0, 60.0, 179.9) if (lv := plan.level_at(t)) is not None]
+    assert [lv.index for lv in levels] == [0, 1, 2]
     assert [lv.users for lv in levels] == [1, 10, 50]
     assert [lv.start_s for lv in levels] == [0, 60, 120]
+    assert [lv.end_s for lv in levels] == [60, 120, 180]
     # ramp 1/2 s < warmup; 9/2 = 4.5 s < warmup; 40/2 = 20 s > warmup
     assert [lv.window_start_s for lv in levels] == [10, 70, 140]
     assert plan.total_s == 180
