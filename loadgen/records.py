@@ -148,3 +148,19 @@ class EngineSample:
     model_size_bytes: int | None = None  # Ollama /api/ps `size`
     model_size_vram_bytes: int | None = None  # Ollama /api/ps `size_vram`
     extra: dict[str, float] = field(default_factory=dict)
+
+
+NoticeSource = Literal["nvml", "process", "host", "engine", "sidecar"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A degradation worth knowing about: no GPU, an NVML error, an engine that exited."""
+
+    wall_unix_ns: int
+    source: NoticeSource
+    message: str  # one line, for humans
+
+
+# What the sidecar emits, one per sidecar.jsonl line (`loadgen.results` holds the codec).
+SidecarSample = GpuSample | ProcessSample | HostSample | EngineSample | Notice

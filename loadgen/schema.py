@@ -230,6 +230,8 @@ def stage_point(
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or name in tags:
             continue
+        if name.endswith("_unix_ns"):  # the window's bounds: the point's time and window_s
+            continue
         fields[name] = int(value) if name in STAGE_INT_FIELDS else float(value)
     fields["window_s"] = (window_end_unix_ns - window_start_unix_ns) / 1e9
     return LinePoint.build(LLM_STAGE.name, tags, fields, window_end_unix_ns)

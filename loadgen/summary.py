@@ -1,4 +1,6 @@
-"""Per-level and per-run summaries: throughput over the steady window, exact latency percentiles.
+"""A run's summary, typed: one LevelSummary per level, the generator's verdict, the InfluxDB
+sink report and the run's metadata. `RunSummary.to_dict()` is summary.json; meta.json is
+`RunMeta.to_dict()`. `loadgen.results` writes and reads both; nothing else parses them.
 
 Throughput counts requests that finished inside the level's window (warmup/ramp excluded):
 req_s = successful requests ÷ window_s, output_tok_s = Σ N_out of successful requests ÷ window_s.
@@ -8,22 +10,29 @@ Latency percentiles are over the successful requests that finished in the window
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from loadgen.errors import LoadgenError
-from loadgen.records import RequestRecord
-from loadgen.stats import LevelSamples, samples_in_window
+from loadgen.levels import Level, ResourceSeries
+from loadgen.stats import LevelSamples
 
 NS_PER_S = 1_000_000_000
+T = TypeVar("T")
+
+
+def build(cls: type[T], data: Mapping[str, Any]) -> T:
+    """A dataclass from a mapping: unknown keys are ignored, missing ones take defaults."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True, slots=True)
 class LevelSummary:
     """One load level (a number of concurrent users) over its steady window."""
 
-    stage_index: int
+    stage_index: int  # the level's index; the wire name of summary.json and llm_stage
     users: int
     window_s: float
     requests: int  # finished in the window, failed ones included
@@ -55,6 +64,13 @@ class LevelSummary:
     vram_peak_bytes: int | None = None  # max inside this level's steady window
     engine_rss_idle_bytes: int | None = None  # the engine's process tree
     engine_rss_peak_bytes: int | None = None
+    # The steady window, wall clock
+    window_start_unix_ns: int | None = None
+    window_end_unix_ns: int | None = None
+
+    @property
+    def index(self) -> int:
+        return self.stage_index
 
 
 def summarize_samples(
@@ -96,27 +112,140 @@ def summarize_samples(
     )
 
 
-def summarize_level(
-    records: Iterable[RequestRecord],
-    window_start_ns: int,
-    window_end_ns: int,
-    users: int,
-    stage_index: int = 0,
-) -> LevelSummary:
-    """Summarize the records that finished in [window_start_ns, window_end_ns) (perf_counter ns,
-    the clock of t_end_ns); records outside the window are ignored, so all records may be passed."""
-    samples = samples_in_window(records, window_start_ns, window_end_ns)
-    window_s = (window_end_ns - window_start_ns) / NS_PER_S
-    return summarize_samples(samples, window_s, users, stage_index)
+def summarize_level(samples: LevelSamples, level: Level) -> LevelSummary | None:
+    """The level's summary over its steady window's samples; None if it never had a window."""
+    start, end = level.window_start_unix_ns, level.window_end_unix_ns
+    if not level.has_window or start is None or end is None:
+        return None
+    summary = summarize_samples(samples, (end - start) / NS_PER_S, level.users, level.index)
+    return replace(summary, window_start_unix_ns=start, window_end_unix_ns=end)
+
+
+def with_resources(
+    levels: Sequence[LevelSummary],
+    series: ResourceSeries,
+    run_start_unix_ns: int,
+    first_window: tuple[int, int],
+) -> list[LevelSummary]:
+    """`levels` with idle/peak VRAM and engine RSS from the sidecar's series (unchanged when it
+    measured nothing). Idle is read before the run's first steady window."""
+    if not series:
+        return list(levels)
+    out = []
+    for level in levels:
+        start, end = level.window_start_unix_ns, level.window_end_unix_ns
+        if start is not None and end is not None:
+            found = series.resources(run_start_unix_ns, first_window, (start, end))
+            level = replace(level, **dataclasses.asdict(found))
+        out.append(level)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerVerdict:
+    """What one load generator process reported during the run."""
+
+    requests: int = 0
+    intervals: int = 0
+    cpu_max_pct: float = 0.0
+    busy_intervals_max: int = 0
+    loop_lag_max_ms: float | None = None
+    loop_lag_p99_ms: float | None = None
+    clock_offset_ms: float | None = None
+    saturated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorVerdict:
+    """summary.json's `generator`: was the load generator itself the bottleneck?"""
+
+    saturated: bool = False
+    saturated_workers: list[str] = field(default_factory=list)
+    cpu_threshold_pct: float = 90.0
+    sustained_intervals: int = 2
+    lost_workers: list[str] = field(default_factory=list)
+    lost_reasons: dict[str, str] = field(default_factory=dict)
+    workers: dict[str, WorkerVerdict] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GeneratorVerdict:
+        verdict = build(cls, data)
+        workers = {str(k): build(WorkerVerdict, v) for k, v in data.get("workers", {}).items()}
+        return replace(verdict, workers=workers)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkReport:
+    """What became of every point handed to an InfluxDB sink; written + spilled + rejected +
+    dropped equals the points written to it once the sink is closed."""
+
+    written: int = 0
+    spilled: int = 0  # in the spool file, for `loadgen replay`
+    rejected: int = 0  # refused by the server as malformed (HTTP 400), kept in influx-rejected.lp
+    dropped: int = 0  # lost: only if the spool file itself could not be written
+    failed_batches: int = 0
+    retries: int = 0
+    spool_path: str = ""
+    last_error: str = ""
+
+    def to_dict(self) -> dict[str, int | str]:
+        return dataclasses.asdict(self)
+
+    def __add__(self, other: SinkReport) -> SinkReport:
+        counts = ("written", "spilled", "rejected", "dropped", "failed_batches", "retries")
+        summed = {n: getattr(self, n) + getattr(other, n) for n in counts}
+        return SinkReport(
+            **summed,
+            spool_path=self.spool_path or other.spool_path,
+            last_error=other.last_error or self.last_error,
+        )
+
+
+# The part of RunMeta that summary.json repeats under "meta".
+_SUMMARY_META = ("engine", "model", "api", "user_class", "target", "start_unix_ns", "end_unix_ns")
+
+
+@dataclass(frozen=True, slots=True)
+class RunMeta:
+    """meta.json: who ran what against which engine, when. Secrets are already redacted."""
+
+    run_id: str
+    loadgen_version: str = ""
+    argv: list[str] = field(default_factory=list)
+    target: str = ""
+    engine: str = ""
+    target_version: dict[str, Any] = field(default_factory=dict)
+    api: str = ""
+    model: str = ""
+    user_class: str = ""
+    start_unix_ns: int | None = None
+    end_unix_ns: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    sim_profile: str | None = None  # --sim: the simulator profile (the engine it imitates)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if self.sim_profile is None:
+            del data["sim_profile"]
+        return data
+
+    def summary_section(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in _SUMMARY_META}
+        return data if self.sim_profile is None else {**data, "sim_profile": self.sim_profile}
 
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """Every level of one run, plus run-wide totals; `to_dict()` is summary.json."""
+    """Every level of one run with its window, the windows of every level observed, the
+    generator's verdict, the sink report and the run's metadata."""
 
     run_id: str
     levels: tuple[LevelSummary, ...]
-    meta: dict[str, Any] = field(default_factory=dict)  # engine, model, api, scenario, ...
+    meta: RunMeta
+    stages: tuple[Level, ...] = ()  # every level observed, measured or not
+    requests_recorded: int = 0
+    generator: GeneratorVerdict | None = None
+    influx: SinkReport | None = None  # None: InfluxDB was off
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -131,75 +260,40 @@ class RunSummary:
             "window_s": sum(level.window_s for level in self.levels),
         }
 
+    @property
+    def started(self) -> bool:
+        """False when the run never began (a master whose workers never joined)."""
+        return self.meta.start_unix_ns is not None
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "run_id": self.run_id,
-            "meta": dict(self.meta),
+            "meta": self.meta.summary_section(),
             "levels": [dataclasses.asdict(level) for level in self.levels],
             "totals": self.totals,
+            "engine": self.meta.engine,
+            "stages": [level.to_dict() for level in self.stages],
+            "requests_recorded": self.requests_recorded,
         }
+        if self.generator is not None:
+            data["generator"] = dataclasses.asdict(self.generator)
+        if self.influx is not None:
+            data["influx"] = self.influx.to_dict()
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
-        """Inverse of `to_dict`; unknown level keys are ignored."""
-        names = {f.name for f in dataclasses.fields(LevelSummary)}
-        levels = tuple(
-            LevelSummary(**{k: v for k, v in level.items() if k in names})
-            for level in data.get("levels", [])
+    def from_dict(
+        cls, data: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+    ) -> RunSummary:
+        """Inverse of `to_dict`; `meta` is meta.json's content when there is one."""
+        run_id = str(data.get("run_id", ""))
+        generator, influx = data.get("generator"), data.get("influx")
+        return cls(
+            run_id=run_id,
+            levels=tuple(build(LevelSummary, level) for level in data.get("levels", [])),
+            meta=build(RunMeta, {"run_id": run_id, **data.get("meta", {}), **(meta or {})}),
+            stages=tuple(Level.from_dict(stage) for stage in data.get("stages", [])),
+            requests_recorded=int(data.get("requests_recorded", 0)),
+            generator=None if generator is None else GeneratorVerdict.from_dict(generator),
+            influx=None if influx is None else build(SinkReport, influx),
         )
-        return cls(run_id=str(data.get("run_id", "")), levels=levels, meta=data.get("meta", {}))
-
-
-_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    # header, LevelSummary field, format
-    ("users", "users", "d"),
-    ("requests", "requests", "d"),
-    ("errors", "errors", "d"),
-    ("req/s", "req_s", ".2f"),
-    ("output tok/s", "output_tok_s", ".1f"),
-    ("TTFT p50 ms", "ttft_p50_ms", ".0f"),
-    ("TTFT p95 ms", "ttft_p95_ms", ".0f"),
-    ("TTFT p99 ms", "ttft_p99_ms", ".0f"),
-    ("ITL p50 ms", "itl_p50_ms", ".1f"),
-    ("ITL p99 ms", "itl_p99_ms", ".1f"),
-    ("TPOT p50 ms", "tpot_p50_ms", ".1f"),
-    ("E2E p95 ms", "e2e_p95_ms", ".0f"),
-)
-
-
-# Shown only when a sidecar ran: bytes printed as GB (1e9), like the reference table.
-_RESOURCE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("VRAM idle GB", "vram_idle_bytes", ".2f"),
-    ("VRAM peak GB", "vram_peak_bytes", ".2f"),
-    ("RSS peak GB", "engine_rss_peak_bytes", ".2f"),
-)
-_BYTES_PER_GB = 1e9
-
-
-def _cell(value: Any, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def _columns(levels: Iterable[LevelSummary]) -> tuple[tuple[str, str, str], ...]:
-    measured = {
-        name for lv in levels for _, name, _ in _RESOURCE_COLUMNS if getattr(lv, name) is not None
-    }
-    return _COLUMNS + tuple(c for c in _RESOURCE_COLUMNS if c[1] in measured)
-
-
-def _value(level: LevelSummary, name: str) -> Any:
-    value = getattr(level, name)
-    return value / _BYTES_PER_GB if name.endswith("_bytes") and value is not None else value
-
-
-def format_table(summary: RunSummary) -> str:
-    """A plain-text table, one row per level, right-aligned; '-' where a value is undefined.
-
-    VRAM and engine RSS columns appear when a sidecar measured them."""
-    columns = _columns(summary.levels)
-    rows = [[header for header, _, _ in columns]]
-    for level in summary.levels:
-        rows.append([_cell(_value(level, name), fmt) for _, name, fmt in columns])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)

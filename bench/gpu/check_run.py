@@ -7,15 +7,15 @@ Usage: python bench/gpu/check_run.py RESULTS_DIR   (the directory holding cb/, n
 from __future__ import annotations
 
 import bisect
-import json
 import statistics
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from loadgen.records import GpuSample, ProcessSample, RequestRecord
-from loadgen.sidecar.levels import LevelWindow, load_samples, resources_per_level
+from loadgen.levels import ResourceSeries, first_window
+from loadgen.records import GpuSample, ProcessSample
+from loadgen.results import read_requests, read_sidecar, read_summary
+from loadgen.summary import LevelSummary, with_resources
 
 MIB = 1 << 20
 GB = 1e9
@@ -37,7 +37,7 @@ def nvml_vs_smi(results: Path) -> list[str]:
     counted apart, since the two tools read up to 0.5 s apart."""
     gpu = sorted(
         (s.wall_unix_ns, s.vram_used_bytes)
-        for s in load_samples(results / "whole")
+        for s in read_sidecar(results / "whole")
         if isinstance(s, GpuSample)
     )
     times = [t for t, _ in gpu]
@@ -73,45 +73,40 @@ def plateaus(gpu: list[tuple[int, int]], min_s: float = 2.0) -> list[str]:
     return out
 
 
-def windows(summary: dict[str, Any]) -> list[LevelWindow]:
-    return [
-        LevelWindow(
-            lv["stage_index"], lv["users"], lv["window_start_unix_ns"], lv["window_end_unix_ns"]
-        )
-        for lv in summary["levels"]
-    ]
-
-
-def generator_cpu(run: Path, wins: list[LevelWindow]) -> dict[int, float]:
+def generator_cpu(run: Path, levels: tuple[LevelSummary, ...]) -> dict[int, float]:
     """Peak CPU of the swarm's process tree inside each level window (100 = one core)."""
-    samples = [s for s in load_samples(run / "generator") if isinstance(s, ProcessSample)]
+    samples = [s for s in read_sidecar(run / "generator") if isinstance(s, ProcessSample)]
     return {
-        w.users: max(
-            (s.cpu_pct for s in samples if w.start_unix_ns <= s.wall_unix_ns < w.end_unix_ns),
+        lv.users: max(
+            (
+                s.cpu_pct
+                for s in samples
+                if (lv.window_start_unix_ns or 0) <= s.wall_unix_ns < (lv.window_end_unix_ns or 0)
+            ),
             default=float("nan"),
         )
-        for w in wins
+        for lv in levels
     }
 
 
 def mode_table(run: Path) -> list[str]:
-    summary = json.loads((run / "summary.json").read_text())
-    wins = windows(summary)
-    res = {r.users: r for r in resources_per_level(load_samples(run), wins)}
-    cpu = generator_cpu(run, wins)
+    summary = read_summary(run)
+    first = first_window(summary.stages) or (0, 0)
+    series = ResourceSeries.of(read_sidecar(run))
+    levels = with_resources(summary.levels, series, summary.stages[0].start_unix_ns, first)
+    cpu = generator_cpu(run, summary.levels)
     lines = [
         "| users | tok/s | TTFT p50 / p95 ms | TPOT p50 ms | VRAM idle / peak GB "
         "| engine RSS idle / peak GB | swarm CPU peak % |",
         "|---|---|---|---|---|---|---|",
     ]
-    for lv in summary["levels"]:
-        r = res[lv["users"]]
+    for lv in levels:
         lines.append(
-            f"| {lv['users']} | {lv['output_tok_s']:.0f} | {lv['ttft_p50_ms']:.0f} / "
-            f"{lv['ttft_p95_ms']:.0f} | {lv['tpot_p50_ms']:.1f} | "
-            f"{_gb(r.vram_idle_bytes)} / {_gb(r.vram_peak_bytes)} | "
-            f"{_gb(r.engine_rss_idle_bytes)} / {_gb(r.engine_rss_peak_bytes)} | "
-            f"{cpu[lv['users']]:.0f} |"
+            f"| {lv.users} | {lv.output_tok_s:.0f} | {lv.ttft_p50_ms or 0:.0f} / "
+            f"{lv.ttft_p95_ms or 0:.0f} | {lv.tpot_p50_ms or 0:.1f} | "
+            f"{_gb(lv.vram_idle_bytes)} / {_gb(lv.vram_peak_bytes)} | "
+            f"{_gb(lv.engine_rss_idle_bytes)} / {_gb(lv.engine_rss_peak_bytes)} | "
+            f"{cpu[lv.users]:.0f} |"
         )
     return lines
 
@@ -122,7 +117,7 @@ def _gb(value: int | None) -> str:
 
 def request_facts(run: Path) -> list[str]:
     """Output lengths and sources, and the FIFO queue expected without batching."""
-    recs = [RequestRecord.from_dict(json.loads(x)) for x in (run / "requests.jsonl").open()]
+    recs = read_requests(run)
     ok = [r for r in recs if r.ok]
     outcome = Counter((r.ok, r.error_type, r.finish_reason, r.n_out_source) for r in recs)
     frames_short = sum(1 for r in ok if len(r.frame_times_ns) < r.n_out)

@@ -15,10 +15,10 @@ import click
 
 from loadgen.cli.influx_options import influx_options, settings_from_options
 from loadgen.errors import LoadgenError
+from loadgen.results import SidecarLog
 from loadgen.sidecar.influx_out import InfluxSampleSink
-from loadgen.sidecar.runner import Sidecar, Sources, open_sources
+from loadgen.sidecar.runner import SampleSink, Sidecar, Sources, open_sources
 from loadgen.sidecar.scraper import ENGINE_KINDS
-from loadgen.sidecar.writer import JsonlSink, SampleSink
 from loadgen.sinks.influx_http import preflight
 
 _PREFIX = "loadgen sidecar: "
@@ -129,7 +129,7 @@ def sidecar(
     settings = settings_from_options(influx)
     if settings is not None:
         settings = preflight(settings)  # unreachable or misconfigured: one line, exit 2
-    sinks: list[SampleSink] = [JsonlSink(results, run_id)]
+    sinks: list[SampleSink] = [SidecarLog(results, run_id)]
     sources = open_sources(
         pid=pid,
         process_name=process_name,

@@ -16,7 +16,8 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from loadgen.report.runs import LevelRow, RunData
+from loadgen.report.runs import RunData
+from loadgen.summary import LevelSummary
 
 FIG_SIZE_IN = (7.0, 4.2)
 PNG_DPI = 120
@@ -73,7 +74,7 @@ def _color(i: int) -> str:
 
 
 def _series(
-    levels: Sequence[LevelRow], value: Callable[[LevelRow], float | None]
+    levels: Sequence[LevelSummary], value: Callable[[LevelSummary], float | None]
 ) -> tuple[list[int], list[float]]:
     pairs = sorted((r.users, v) for r in levels if (v := value(r)) is not None)
     return [u for u, _ in pairs], [v for _, v in pairs]

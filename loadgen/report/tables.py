@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadgen.report.runs import LevelRow, RunData
+from loadgen.report.runs import RunData
+from loadgen.summary import LevelSummary
 
 MISSING = "-"
 
@@ -63,7 +64,7 @@ def level_table(run: RunData) -> Table:
             fmt_num(r.ttft_p99_ms),
             fmt_num(r.e2e_p95_ms),
             str(r.requests),
-            f"{r.error_pct:.1f}",
+            f"{100 * r.error_rate:.1f}",
             fmt_gb(r.vram_peak_bytes),
         )
         for r in run.levels
@@ -77,7 +78,7 @@ def user_levels(runs: Sequence[RunData]) -> list[int]:
     return sorted({r.users for run in runs for r in run.levels})
 
 
-def _at(run: RunData, users: int) -> LevelRow | None:
+def _at(run: RunData, users: int) -> LevelSummary | None:
     # A run that visited a level twice (e.g. a ramp down) reports its last visit.
     matches = [r for r in run.levels if r.users == users]
     return matches[-1] if matches else None

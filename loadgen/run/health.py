@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgen.stats import percentile
+from loadgen.summary import GeneratorVerdict, WorkerVerdict
 
 SATURATED_CPU_PCT = 90.0  # a worker's process CPU (100 = one core) at or above this is busy
 SATURATED_INTERVALS = 2  # ... for this many consecutive intervals: saturated
@@ -84,18 +85,18 @@ class WorkerHealth:
         if self.clock_offset_ms is None or offset_ms < self.clock_offset_ms:
             self.clock_offset_ms = offset_ms
 
-    def to_dict(self, sustained_intervals: int, requests: int) -> dict[str, Any]:
+    def verdict(self, sustained_intervals: int, requests: int) -> WorkerVerdict:
         lag = self.loop_lag_ms
-        return {
-            "requests": requests,
-            "intervals": self.intervals,
-            "cpu_max_pct": round(self.cpu_max_pct, 1),
-            "busy_intervals_max": self.busy_run_max,
-            "loop_lag_max_ms": round(max(lag), 3) if lag else None,
-            "loop_lag_p99_ms": _round(percentile(lag, 99)),
-            "clock_offset_ms": _round(self.clock_offset_ms),
-            "saturated": self.busy_run_max >= sustained_intervals,
-        }
+        return WorkerVerdict(
+            requests=requests,
+            intervals=self.intervals,
+            cpu_max_pct=round(self.cpu_max_pct, 1),
+            busy_intervals_max=self.busy_run_max,
+            loop_lag_max_ms=round(max(lag), 3) if lag else None,
+            loop_lag_p99_ms=_round(percentile(lag, 99)),
+            clock_offset_ms=_round(self.clock_offset_ms),
+            saturated=self.busy_run_max >= sustained_intervals,
+        )
 
 
 def _round(value: float | None) -> float | None:
@@ -161,37 +162,37 @@ class HealthBook:
     def saturated(self) -> bool:
         return bool(self.saturated_workers)
 
-    def to_dict(self, requests_by_worker: Mapping[str, int]) -> dict[str, Any]:
+    def verdict(self, requests_by_worker: Mapping[str, int]) -> GeneratorVerdict:
         """summary.json's `generator` section."""
         names = sorted(set(self.workers) | set(requests_by_worker))
-        return {
-            "saturated": self.saturated,
-            "saturated_workers": self.saturated_workers,
-            "cpu_threshold_pct": self.cpu_threshold_pct,
-            "sustained_intervals": self.sustained_intervals,
-            "lost_workers": sorted(self.lost),
-            "lost_reasons": dict(sorted(self.lost.items())),
-            "workers": {
-                name: self._worker(name).to_dict(
+        return GeneratorVerdict(
+            saturated=self.saturated,
+            saturated_workers=self.saturated_workers,
+            cpu_threshold_pct=self.cpu_threshold_pct,
+            sustained_intervals=self.sustained_intervals,
+            lost_workers=sorted(self.lost),
+            lost_reasons=dict(sorted(self.lost.items())),
+            workers={
+                name: self._worker(name).verdict(
                     self.sustained_intervals, requests_by_worker.get(name, 0)
                 )
                 for name in names
             },
-        }
+        )
 
 
-def verdict_lines(generator: Mapping[str, Any]) -> list[str]:
+def verdict_lines(generator: GeneratorVerdict | None) -> list[str]:
     """What the final output says about the generator: saturation and lost workers."""
+    if generator is None:
+        return []
     lines: list[str] = []
-    if generator.get("saturated"):
-        workers = ", ".join(generator.get("saturated_workers", []))
+    if generator.saturated:
         lines.append(
-            f"loadgen: {SATURATED_TEXT}: {workers} at or above"
-            f" {generator.get('cpu_threshold_pct', SATURATED_CPU_PCT):g}% CPU for"
-            f" {generator.get('sustained_intervals', SATURATED_INTERVALS)} intervals in a row;"
+            f"loadgen: {SATURATED_TEXT}: {', '.join(generator.saturated_workers)} at or above"
+            f" {generator.cpu_threshold_pct:g}% CPU for"
+            f" {generator.sustained_intervals} intervals in a row;"
             " add worker processes (--processes) or hosts"
         )
-    reasons = generator.get("lost_reasons") or {}
-    for worker in generator.get("lost_workers", []):
-        lines.append(f"loadgen: lost worker {worker}: {reasons.get(worker, 'lost')}")
+    for worker in generator.lost_workers:
+        lines.append(f"loadgen: lost worker {worker}: {generator.lost_reasons.get(worker, 'lost')}")
     return lines

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from loadgen.sinks.influx import SinkReport, read_reports
-from loadgen.summary import LevelSummary, RunSummary
-from loadgen.swarm.results import META_FILE, SUMMARY_FILE, read_json, write_json
+from loadgen.results import SUMMARY_FILE, read_sink_reports, read_summary, write_summary
+from loadgen.summary import LevelSummary, RunSummary, SinkReport
 
 WINDOW_E2E_FACTOR = 3.0  # a window shorter than this many median E2Es undercounts output tok/s
 
@@ -69,23 +67,21 @@ def short_window_warning(
     )
 
 
-def finish_results(results_dir: Path, extra_meta: dict[str, Any]) -> RunNotes:
-    """Add the InfluxDB sink report and `extra_meta` to summary.json (and meta.json); the
-    notes to print. Nothing to do when the run wrote no summary (the gate says so)."""
-    path = results_dir / SUMMARY_FILE
-    if not path.is_file():
-        return RunNotes()
-    data = read_json(path)
-    data["meta"] = {**data.get("meta", {}), **extra_meta}
-    report = read_reports(results_dir)
+def finish_results(
+    results_dir: Path, sim_profile: str | None
+) -> tuple[RunSummary | None, RunNotes]:
+    """The run's summary, completed with what only this process knows (the InfluxDB sink
+    reports of every process, the simulator profile) and written back; the notes to print.
+    None when the run wrote no summary."""
+    if not (results_dir / SUMMARY_FILE).is_file():
+        return None, RunNotes()
+    summary = read_summary(results_dir)
+    report = read_sink_reports(results_dir)
+    meta = replace(summary.meta, sim_profile=sim_profile)
+    summary = replace(summary, meta=meta, influx=report)
+    write_summary(results_dir, summary)
     notes = influx_notes(report) if report is not None else RunNotes()
-    if report is not None:
-        data["influx"] = report.to_dict()
-    write_json(path, data)
-    meta_path = results_dir / META_FILE
-    if extra_meta and meta_path.is_file():
-        write_json(meta_path, {**read_json(meta_path), **extra_meta})
-    warning = short_window_warning(RunSummary.from_dict(data).levels)
+    warning = short_window_warning(summary.levels)
     if warning:
         notes.warnings.append(warning)
-    return notes
+    return summary, notes

@@ -21,11 +21,10 @@ from typing import Any
 import psutil
 
 from loadgen.errors import LoadgenError
+from loadgen.results import SIDECAR_FILE, SIDECAR_LOG
 from loadgen.run.target import TargetInfo
 from loadgen.sidecar.launch import sidecar_argv
-from loadgen.sidecar.writer import SIDECAR_FILE
 
-SIDECAR_LOG = "sidecar.log"  # the child's stdout and stderr
 FIRST_SAMPLE_TIMEOUT_S = 20.0  # its first tick is the idle baseline: wait for it before load
 POLL_S = 0.05
 STOP_GRACE_S = 10.0  # after SIGTERM it flushes (InfluxDB for at most 1 s) and exits

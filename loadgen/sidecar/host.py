@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable
 import psutil
 
 from loadgen.errors import LoadgenError
-from loadgen.records import HostSample, ProcessSample
-from loadgen.sidecar.samples import Notice
+from loadgen.records import HostSample, Notice, ProcessSample
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 _SEARCH_EVERY_S = 1.0  # re-scan the process table at most this often while detached

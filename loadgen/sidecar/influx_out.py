@@ -11,12 +11,12 @@ from pathlib import Path
 
 from loadgen import schema
 from loadgen.line_protocol import LinePoint
-from loadgen.sidecar.samples import Notice, Sample
-from loadgen.sinks.influx import InfluxSink, SinkReport
+from loadgen.records import Notice, SidecarSample
+from loadgen.results import SIDECAR_INFLUX_REPORT_FILE, SIDECAR_INFLUX_SPOOL_FILE
+from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_settings import InfluxSettings
+from loadgen.summary import SinkReport
 
-SPOOL_FILE = "sidecar-influx-spool.lp"
-REPORT_FILE = "sidecar-influx-report.json"
 CLOSE_TIMEOUT_S = 1.0  # SIGTERM must end the sidecar within 2 s; the rest is spilled, not lost
 
 
@@ -26,7 +26,11 @@ class InfluxSampleSink:
     def __init__(
         self, settings: InfluxSettings, results_dir: Path, run_id: str, engine: Callable[[], str]
     ) -> None:
-        self._sink = InfluxSink(settings, results_dir / SPOOL_FILE, results_dir / REPORT_FILE)
+        self._sink = InfluxSink(
+            settings,
+            results_dir / SIDECAR_INFLUX_SPOOL_FILE,
+            results_dir / SIDECAR_INFLUX_REPORT_FILE,
+        )
         self._run_id = run_id
         self._engine = engine  # the engine tag, known once the scraper has detected it
         self.report: SinkReport | None = None
@@ -35,7 +39,7 @@ class InfluxSampleSink:
         self._sink.start()
         return self
 
-    def write(self, samples: Sequence[Sample]) -> None:
+    def write(self, samples: Sequence[SidecarSample]) -> None:
         tags = {"run_id": self._run_id, "engine": self._engine()}
         points: list[LinePoint] = []
         for s in samples:

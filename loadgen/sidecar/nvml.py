@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadgen.records import GpuSample
-from loadgen.sidecar.samples import Notice
+from loadgen.records import GpuSample, Notice
 
 # NVML return codes (nvml.h); read from the module when it has them.
 _NOT_SUPPORTED = 3

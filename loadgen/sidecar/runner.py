@@ -10,14 +10,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from loadgen.records import Notice, SidecarSample
 from loadgen.sidecar.host import HostReader, ProcessTracker
 from loadgen.sidecar.nvml import NvmlReader, load_pynvml
-from loadgen.sidecar.samples import Notice, Sample
 from loadgen.sidecar.scraper import EngineKind, EngineScraper
-from loadgen.sidecar.summary import RunSummary
-from loadgen.sidecar.writer import SampleSink
+from loadgen.sidecar.summary import PeakTracker
+
+
+class SampleSink(Protocol):
+    """Where samples go: sidecar.jsonl (`loadgen.results.SidecarLog`) or InfluxDB."""
+
+    def write(self, samples: Sequence[SidecarSample]) -> None:
+        """Take one tick's samples; must not block for long."""
+
+    def close(self) -> None:
+        """Flush and release; bounded in time."""
 
 
 @dataclass
@@ -41,14 +50,14 @@ class Sidecar:
     echo: Callable[[str], None]
     wall_ns: Callable[[], int] = time.time_ns
     monotonic_s: Callable[[], float] = time.monotonic
-    summary: RunSummary = field(default_factory=RunSummary)
+    summary: PeakTracker = field(default_factory=PeakTracker)
     _broken_sinks: set[int] = field(default_factory=set)
 
-    def tick(self) -> list[Sample]:
+    def tick(self) -> list[SidecarSample]:
         """One reading of every source, all stamped with the same wall time."""
         wall_unix_ns = self.wall_ns()
         src = self.sources
-        samples: list[Sample] = [*src.startup_notices]
+        samples: list[SidecarSample] = [*src.startup_notices]
         src.startup_notices = []
         gpu_memory: dict[int, int] | None = None
         if src.nvml is not None:
@@ -64,7 +73,7 @@ class Sidecar:
             samples += [*gpus, *engines, *notices]
         return samples
 
-    def emit(self, samples: Sequence[Sample]) -> None:
+    def emit(self, samples: Sequence[SidecarSample]) -> None:
         for s in samples:
             if isinstance(s, Notice):
                 self.echo(s.message)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from loadgen.records import EngineSample, GpuSample
+from loadgen.records import EngineSample, GpuSample, Notice
 from loadgen.sidecar.engine import (
     EngineFormatError,
     base_url,
@@ -20,7 +20,6 @@ from loadgen.sidecar.engine import (
     parse_sim_gpu,
     parse_vllm_metrics,
 )
-from loadgen.sidecar.samples import Notice
 
 EngineKind = Literal["auto", "vllm", "ollama", "sim"]
 Endpoint = Literal["sim_gpu", "metrics", "api_ps"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from loadgen.records import GpuSample, ProcessSample
-from loadgen.sidecar.samples import Sample
+from loadgen.records import GpuSample, ProcessSample, SidecarSample
 
 _GB = 1e9
 
@@ -22,7 +21,7 @@ class _GpuPeak:
     n_samples: int = 1
 
 
-class RunSummary:
+class PeakTracker:
     """Accumulates peaks tick by tick (constant memory), then renders one line per GPU."""
 
     def __init__(self) -> None:
@@ -30,7 +29,7 @@ class RunSummary:
         self.peak_rss_bytes: int | None = None
         self.n_ticks = 0
 
-    def observe(self, samples: Iterable[Sample]) -> None:
+    def observe(self, samples: Iterable[SidecarSample]) -> None:
         self.n_ticks += 1
         for s in samples:
             if isinstance(s, GpuSample):

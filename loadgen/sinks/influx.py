@@ -14,13 +14,14 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from loadgen.line_protocol import LinePoint, encode
+from loadgen.results import INFLUX_REJECTED_FILE
 from loadgen.sinks.influx_http import InfluxHttp, WriteOutcome
 from loadgen.sinks.influx_settings import InfluxSettings
-from loadgen.sinks.spool import REJECTED_NAME, Spool
+from loadgen.sinks.spool import Spool
+from loadgen.summary import SinkReport
 
 # A point, or a function that builds it: the flusher builds it, off the caller's hot path.
 PointLike = LinePoint | Callable[[], LinePoint]
@@ -28,33 +29,6 @@ PointLike = LinePoint | Callable[[], LinePoint]
 log = logging.getLogger("loadgen.influx")
 ENCODE_CHUNK_POINTS = 50  # yield to other greenlets between chunks while encoding a batch
 BACKOFF_BASE_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class SinkReport:
-    """What became of every point handed to a sink; written + spilled + rejected + dropped
-    equals the points written to it once the sink is closed."""
-
-    written: int = 0
-    spilled: int = 0  # in the spool file, for `loadgen replay`
-    rejected: int = 0  # refused by the server as malformed (HTTP 400), kept in influx-rejected.lp
-    dropped: int = 0  # lost: only if the spool file itself could not be written
-    failed_batches: int = 0
-    retries: int = 0
-    spool_path: str = ""
-    last_error: str = ""
-
-    def to_dict(self) -> dict[str, int | str]:
-        return asdict(self)
-
-    def __add__(self, other: SinkReport) -> SinkReport:
-        counts = ("written", "spilled", "rejected", "dropped", "failed_batches", "retries")
-        summed = {n: getattr(self, n) + getattr(other, n) for n in counts}
-        return SinkReport(
-            **summed,
-            spool_path=self.spool_path or other.spool_path,
-            last_error=other.last_error or self.last_error,
-        )
 
 
 class _Batch:
@@ -87,7 +61,7 @@ class InfluxSink:
         self.settings = settings
         self._client = client or InfluxHttp(settings)
         self._spool = Spool(spool_path)
-        self._rejected = Spool(spool_path.with_name(REJECTED_NAME))
+        self._rejected = Spool(spool_path.with_name(INFLUX_REJECTED_FILE))
         self._report_path = report_path
         self._clock = clock
         self._buf: deque[PointLike] = deque()
@@ -314,17 +288,3 @@ class InfluxSink:
             return
         self._count(outcome, batch)
         log.debug("spilled %d points to %s (%s)", len(batch.points), spool.path, why)
-
-
-def read_reports(results_dir: Path) -> SinkReport | None:
-    """The sum of every sink report a run left (influx.json, one per worker, the sidecar's);
-    None if InfluxDB was not used."""
-    total: SinkReport | None = None
-    for path in sorted(results_dir.glob("*influx*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            report = SinkReport(**{k: data[k] for k in SinkReport.__dataclass_fields__})
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not a sink report
-        total = report if total is None else total + report
-    return total

@@ -6,7 +6,6 @@ sending it again overwrites it instead of adding a second one.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -18,20 +17,21 @@ from typing import Any
 from loadgen import schema
 from loadgen.errors import LoadgenError
 from loadgen.line_protocol import LinePoint, encode
-from loadgen.records import EngineSample, GpuSample, HostSample, ProcessSample, RequestRecord
+from loadgen.records import Notice, RequestRecord
+from loadgen.results import (
+    INFLUX_REJECTED_FILE,
+    INFLUX_SPOOL_FILE,
+    INFLUX_SPOOL_GLOB,
+    REQUESTS_FILE,
+    SIDECAR_FILE,
+    jsonl_objects,
+    parse_sidecar_line,
+    read_meta,
+)
 from loadgen.sinks.influx_http import InfluxHttp
-from loadgen.sinks.spool import REJECTED_NAME, SPOOL_NAME, read_batches
+from loadgen.sinks.spool import read_batches
 
 log = logging.getLogger("loadgen.influx")
-REQUESTS_NAME = "requests.jsonl"
-SIDECAR_NAME = "sidecar.jsonl"
-RUN_META_NAMES = ("run.json", "meta.json", "metadata.json")
-SIDECAR_KINDS: dict[str, type[Any]] = {
-    "gpu": GpuSample,
-    "process": ProcessSample,
-    "host": HostSample,
-    "engine": EngineSample,
-}
 RETRY_BUDGET_S = 30.0
 
 
@@ -52,12 +52,13 @@ def sources(path: Path, spool: bool = True, jsonl: bool = True) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise LoadgenError(f"{path} is neither a results directory nor a file")
-    found = sorted(path.glob("*influx-spool*.lp")) if spool else []
+    found = sorted(path.glob(INFLUX_SPOOL_GLOB)) if spool else []
     if jsonl:
-        found += [path / n for n in (REQUESTS_NAME, SIDECAR_NAME) if (path / n).is_file()]
+        found += [path / n for n in (REQUESTS_FILE, SIDECAR_FILE) if (path / n).is_file()]
     if not found:
         what = " or ".join(
-            ([SPOOL_NAME] if spool else []) + ([REQUESTS_NAME, SIDECAR_NAME] if jsonl else [])
+            ([INFLUX_SPOOL_FILE] if spool else [])
+            + ([REQUESTS_FILE, SIDECAR_FILE] if jsonl else [])
         )
         raise LoadgenError(f"nothing to load in {path}: no {what}")
     return found
@@ -77,7 +78,7 @@ def replay(client: InfluxHttp, files: Iterable[Path], batch_points: int = 5000) 
 
 def _batches(path: Path, batch_points: int) -> Iterator[tuple[bytes, int]]:
     if path.suffix == ".lp":
-        if path.name == REJECTED_NAME:
+        if path.name == INFLUX_REJECTED_FILE:
             raise LoadgenError(f"{path} holds points the server rejected as malformed")
         yield from read_batches(path, batch_points)
         return
@@ -102,42 +103,30 @@ def _send(client: InfluxHttp, body: bytes, what: str) -> None:
 
 def _jsonl_points(path: Path) -> Iterator[LinePoint]:
     tags = _run_tags(path.parent)
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield from _line_points(json.loads(line), path.name, tags)
-            except (ValueError, TypeError, KeyError) as exc:
-                reason = " ".join(str(exc).split())[:120]
-                raise LoadgenError(f"{path}:{line_no}: not a valid record ({reason})") from None
+    for line_no, data in jsonl_objects(path):
+        try:
+            yield from _line_points(data, path.name, tags)
+        except (ValueError, TypeError, KeyError) as exc:
+            reason = " ".join(str(exc).split())[:120]
+            raise LoadgenError(f"{path}:{line_no}: not a valid record ({reason})") from None
 
 
 def _line_points(data: dict[str, Any], name: str, tags: dict[str, str]) -> list[LinePoint]:
-    if name == REQUESTS_NAME:
+    if name == REQUESTS_FILE:
         record = RequestRecord.from_dict(data)
         return [schema.request_point(record, {**tags, "run_id": record.run_id})]
-    kind = data.pop("kind", None)
-    run_id = data.pop("run_id", tags.get("run_id", ""))
-    cls = SIDECAR_KINDS.get(str(kind))
-    if cls is None:  # notices and kinds this version does not know are not metrics
+    sample = parse_sidecar_line(data)
+    if sample is None or isinstance(sample, Notice):  # notices and unknown kinds: not metrics
         return []
-    names = set(cls.__dataclass_fields__)
-    sample = cls(**{k: v for k, v in data.items() if k in names})
-    return schema.sample_points(sample, {**tags, "run_id": run_id})
+    return schema.sample_points(sample, {**tags, "run_id": str(data.get("run_id", ""))})
 
 
 def _run_tags(results_dir: Path) -> dict[str, str]:
-    """Run tags (engine, user_class, ...) from the run's metadata, so that imported points
-    land in the same series as the live ones."""
-    for name in RUN_META_NAMES:
-        meta_path = results_dir / name
-        if meta_path.is_file():
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except ValueError:
-                raise LoadgenError(f"{meta_path} is not valid JSON") from None
-            meta = meta.get("run", meta) if isinstance(meta, dict) else {}
-            return {k: str(meta[k]) for k in schema.RUN_TAGS if meta.get(k)}
-    log.warning("no run metadata in %s: points carry no engine tag", results_dir)
-    return {}
+    """Run tags (engine, user_class, ...) from the run's metadata, so that imported points land
+    in the same series as the live ones."""
+    try:
+        meta = read_meta(results_dir)
+    except LoadgenError as exc:
+        log.warning("no run metadata in %s (%s): points carry no engine tag", results_dir, exc)
+        return {}
+    return {k: str(getattr(meta, k)) for k in schema.RUN_TAGS if getattr(meta, k)}

@@ -11,9 +11,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-SPOOL_NAME = "influx-spool.lp"
-REJECTED_NAME = "influx-rejected.lp"  # points the server refused as malformed (HTTP 400)
-
 
 class Spool:
     """An append-only line-protocol file, opened on first use."""

@@ -12,10 +12,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from loadgen.levels import LevelTracker
 from loadgen.records import RequestRecord
+from loadgen.results import RequestLog
 from loadgen.swarm.progress import LiveWindow
-from loadgen.swarm.results import RequestLog
-from loadgen.swarm.stages import StageTracker
 
 RECORDS_MESSAGE = "loadgen_records"
 STAGE_MESSAGE = "loadgen_stage"
@@ -33,7 +33,7 @@ class Collector:
         self.results_dir = results_dir
         self.log = RequestLog(results_dir)
         self.live = LiveWindow()
-        self.tracker = StageTracker(warmup_s)
+        self.tracker = LevelTracker(warmup_s)
         self.records: list[RequestRecord] = []
 
     def add(self, record: RequestRecord) -> None:
@@ -51,9 +51,6 @@ class Collector:
     def requests_by_worker(self) -> dict[str, int]:
         """How many records each worker delivered."""
         return dict(Counter(r.worker for r in self.records))
-
-    def records_of(self, stage_index: int) -> list[RequestRecord]:
-        return [r for r in self.records if r.stage_index == stage_index]
 
     def close(self) -> None:
         self.log.close()

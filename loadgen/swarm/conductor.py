@@ -17,15 +17,16 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner
 
+from loadgen.levels import Level, ResourceSeries
+from loadgen.results import SidecarTail, redact_argv, write_summary
 from loadgen.run.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
 from loadgen.run.target import TargetInfo
-from loadgen.summary import format_table
-from loadgen.swarm import events, finalize, resources, webui
+from loadgen.summary import LevelSummary
+from loadgen.summary_table import format_table
+from loadgen.swarm import events, finalize, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector
 from loadgen.swarm.progress import format_progress, progress_mode
-from loadgen.swarm.results import redact_argv
 from loadgen.swarm.session import Session
-from loadgen.swarm.stages import StageWindow
 
 POLL_INTERVAL_S = 0.2
 STAGE_GRACE_S = 1.5  # let workers' last record batches arrive before summarising a level
@@ -51,7 +52,9 @@ class Conductor:
         self.health = health or HealthBook()
         self.started_unix_ns: int | None = None
         self._started_mono = time.monotonic()
+        self._summaries: dict[int, LevelSummary] = {}  # level index -> its one summary
         self._emitted: set[int] = set()
+        self._sidecar = SidecarTail(collector.results_dir)
         self._greenlets: list[gevent.Greenlet] = []
         self._live_line = False
         self._finished = False
@@ -99,8 +102,8 @@ class Conductor:
         """The stop decision, before Locust kills the users: the last level's window ends here,
         so requests cut off by the stop never count in it."""
         self._stopping = True
-        for stage in self.collector.tracker.stop(time.time_ns()):
-            self._stage_closed(stage)
+        for level in self.collector.tracker.stop(time.time_ns()):
+            self._level_closed(level)
 
     def _on_test_stop(self, **_: Any) -> None:
         now = time.time_ns()
@@ -109,8 +112,8 @@ class Conductor:
         if self._sigterm is not None:  # Locust's own handler takes over from here
             self._sigterm.cancel()
             self._sigterm = None
-        for stage in self.collector.tracker.stop(now):
-            self._stage_closed(stage)
+        for level in self.collector.tracker.stop(now):
+            self._level_closed(level)
         events.llm_event.fire(kind="run_end", text=self._describe(), wall_unix_ns=now)
         self._end_live_line()
 
@@ -119,19 +122,12 @@ class Conductor:
             return
         self._finished = True
         now = time.time_ns()
-        for stage in self.collector.tracker.stop(now):
-            self._stage_closed(stage)
-        for stage in self.collector.tracker.stages:
-            self._emit_stage(stage.index)
+        for level in self.collector.tracker.stop(now):
+            self._level_closed(level)
+        for level in self.collector.tracker.levels:
+            self._emit_level(level.index)
         self._end_live_line()
         self._note_lost_workers()
-        summary, data = finalize.run_summary(
-            self.session.context,
-            self.collector.records,
-            self.collector.tracker.stages,
-            {"start_unix_ns": self.started_unix_ns, "end_unix_ns": now},
-        )
-        data["generator"] = self.health.to_dict(self.collector.requests_by_worker())
         meta = finalize.run_meta(
             self.session.context,
             self._argv(),
@@ -140,12 +136,19 @@ class Conductor:
             now,
             _public_settings(self.session),
         )
+        summary = finalize.run_summary(
+            meta,
+            self.collector.tracker.levels,
+            self._summaries,
+            len(self.collector.records),
+            self.health.verdict(self.collector.requests_by_worker()),
+        )
         self.collector.close()
-        finalize.write_results(self.collector.results_dir, data, meta)
+        write_summary(self.collector.results_dir, summary)
         if os.environ.get(CHILD_ENV) != "1":
             print(format_table(summary), flush=True)
             print(f"results: {self.collector.results_dir}", flush=True)
-            for line in verdict_lines(data["generator"]):
+            for line in verdict_lines(summary.generator):
                 print(line, file=sys.stderr, flush=True)
 
     # levels --------------------------------------------------------------------------------
@@ -185,42 +188,42 @@ class Conductor:
         runner = self.environment.runner
         tracker = self.collector.tracker
         before = tracker.current
-        for stage in tracker.target(int(runner.target_user_count or 0), time.time_ns()):
-            self._stage_closed(stage)
+        for level in tracker.target(int(runner.target_user_count or 0), time.time_ns()):
+            self._level_closed(level)
         current = tracker.current
         if current is not None and (before is None or current.index != before.index):
-            self._stage_started(current)
+            self._level_started(current)
 
-    def _stage_started(self, stage: StageWindow) -> None:
-        self.session.stage.index, self.session.stage.users = stage.index, stage.users
+    def _level_started(self, level: Level) -> None:
+        self.session.stage.index, self.session.stage.users = level.index, level.users
         runner = self.environment.runner
         if isinstance(runner, MasterRunner):
             share = 1.0 / max(1, runner.worker_count)
-            data = {"index": stage.index, "users": stage.users, "rate_share": share}
+            data = {"index": level.index, "users": level.users, "rate_share": share}
             runner.send_message(STAGE_MESSAGE, data)
-        text = f"level {stage.index}: {stage.users} users"
-        events.llm_event.fire(kind="stage_start", text=text, wall_unix_ns=stage.start_unix_ns)
+        text = f"level {level.index}: {level.users} users"
+        events.llm_event.fire(kind="stage_start", text=text, wall_unix_ns=level.start_unix_ns)
 
-    def _stage_closed(self, stage: StageWindow) -> None:
-        text = f"level {stage.index}: {stage.users} users"
-        end = stage.end_unix_ns or time.time_ns()
+    def _level_closed(self, level: Level) -> None:
+        text = f"level {level.index}: {level.users} users"
+        end = level.end_unix_ns or time.time_ns()
         events.llm_event.fire(kind="stage_end", text=text, wall_unix_ns=end)
-        gevent.spawn_later(STAGE_GRACE_S, self._emit_stage, stage.index)
+        gevent.spawn_later(STAGE_GRACE_S, self._emit_level, level.index)
 
-    def _emit_stage(self, index: int) -> None:
+    def _emit_level(self, index: int) -> None:
         if index in self._emitted:
             return
         self._emitted.add(index)
-        stage = self.collector.tracker.stages[index]
-        level = finalize.level_summary(self.collector.records, stage)
-        if level is None or stage.window_start_unix_ns is None or stage.end_unix_ns is None:
+        levels = self.collector.tracker.levels
+        series = ResourceSeries.of(self._sidecar.read())
+        summary = finalize.level_summary(self.collector.records, levels[index], levels, series)
+        if summary is None or summary.window_start_unix_ns is None:
             return
-        stages = self.collector.tracker.stages
-        (level,) = resources.add_resources([level], stages, self.collector.results_dir)
+        self._summaries[index] = summary
         events.llm_stage.fire(
-            stage=level,
-            window_start_unix_ns=stage.window_start_unix_ns,
-            window_end_unix_ns=stage.end_unix_ns,
+            stage=summary,
+            window_start_unix_ns=summary.window_start_unix_ns,
+            window_end_unix_ns=summary.window_end_unix_ns,
         )
 
     # progress ------------------------------------------------------------------------------

@@ -1,77 +1,41 @@
-"""End of a level and of the run: exact summaries from raw records, summary.json and meta.json.
+"""End of a level and of the run: each level summarised once from raw records, then the run.
 
-Windows are tracked in the master's wall clock. A record is attributed by its wall-clock end,
-wall_send_unix_ns + (t_end_ns − t_send_ns): its latencies come from its own process's monotonic
-clock, so records of workers on other hosts land in the right window (clocks kept by NTP).
+Windows are tracked in the master's wall clock; a record lands in the level whose steady window
+holds its wall-clock end (`loadgen.levels.wall_end_unix_ns`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadgen import __version__
+from loadgen.levels import Level, ResourceSeries, first_window, samples_in_window
 from loadgen.records import RequestRecord
-from loadgen.stats import LevelSamples
-from loadgen.summary import LevelSummary, RunSummary, summarize_samples
+from loadgen.summary import (
+    GeneratorVerdict,
+    LevelSummary,
+    RunMeta,
+    RunSummary,
+    summarize_level,
+    with_resources,
+)
 from loadgen.swarm.context import RunContext
-from loadgen.swarm.resources import add_resources
-from loadgen.swarm.results import META_FILE, SUMMARY_FILE, write_json
-from loadgen.swarm.stages import StageWindow
-
-NS_PER_S = 1_000_000_000
 
 
-def wall_end_unix_ns(record: RequestRecord) -> int:
-    """When the request ended, on its sender's wall clock."""
-    return record.wall_send_unix_ns + (record.t_end_ns - record.t_send_ns)
-
-
-def level_summary(records: list[RequestRecord], stage: StageWindow) -> LevelSummary | None:
-    """The level's summary over the records that ended in its steady window; None if it never
-    had one."""
-    start, end = stage.window_start_unix_ns, stage.window_end_unix_ns
-    if not stage.has_window or start is None or end is None:
-        return None
-    samples = LevelSamples()
-    for record in records:
-        if start <= wall_end_unix_ns(record) < end:
-            samples.add(record)
-    return summarize_samples(samples, (end - start) / NS_PER_S, stage.users, stage.index)
-
-
-def run_summary(
-    context: RunContext,
-    records: list[RequestRecord],
-    stages: list[StageWindow],
-    extra_meta: dict[str, Any],
-) -> tuple[RunSummary, dict[str, Any]]:
-    """(RunSummary, summary.json dict): every level with a window, plus the windows themselves."""
-    pairs = [(s, level_summary(records, s)) for s in stages]
-    measured = [(s, summary) for s, summary in pairs if summary is not None]
-    meta = {
-        "engine": context.engine,
-        "model": context.model,
-        "api": context.api,
-        "user_class": context.user_class,
-        "target": context.target,
-        **extra_meta,
-    }
-    levels = add_resources([lv for _, lv in measured], stages, context.results_dir)
-    summary = RunSummary(context.run_id, tuple(levels), meta)
-    data = summary.to_dict()
-    for level_dict, (stage, _) in zip(data["levels"], measured, strict=True):
-        level_dict["window_start_unix_ns"] = stage.window_start_unix_ns
-        level_dict["window_end_unix_ns"] = stage.window_end_unix_ns
-    data["engine"] = context.engine
-    data["stages"] = [s.to_dict() for s in stages]
-    data["requests_recorded"] = len(records)
-    return summary, data
-
-
-def write_results(results_dir: Path, summary_data: dict[str, Any], meta: dict[str, Any]) -> None:
-    write_json(results_dir / SUMMARY_FILE, summary_data)
-    write_json(results_dir / META_FILE, meta)
+def level_summary(
+    records: Sequence[RequestRecord],
+    level: Level,
+    levels: Sequence[Level],
+    series: ResourceSeries,
+) -> LevelSummary | None:
+    """The level's summary, with its resource columns; None if it never had a window."""
+    summary = summarize_level(samples_in_window(records, level), level)
+    first = first_window(levels)
+    if summary is None or first is None:
+        return summary
+    (summary,) = with_resources([summary], series, levels[0].start_unix_ns, first)
+    return summary
 
 
 def run_meta(
@@ -81,19 +45,38 @@ def run_meta(
     started_unix_ns: int | None,
     ended_unix_ns: int,
     settings: dict[str, Any],
-) -> dict[str, Any]:
+) -> RunMeta:
     """meta.json: who ran what against which engine, when. Secrets are already redacted."""
-    return {
-        "run_id": context.run_id,
-        "loadgen_version": __version__,
-        "argv": argv,
-        "target": context.target,
-        "engine": context.engine,
-        "target_version": target_version,
-        "api": context.api,
-        "model": context.model,
-        "user_class": context.user_class,
-        "start_unix_ns": started_unix_ns,
-        "end_unix_ns": ended_unix_ns,
-        "settings": settings,
-    }
+    return RunMeta(
+        run_id=context.run_id,
+        loadgen_version=__version__,
+        argv=argv,
+        target=context.target,
+        engine=context.engine,
+        target_version=target_version,
+        api=context.api,
+        model=context.model,
+        user_class=context.user_class,
+        start_unix_ns=started_unix_ns,
+        end_unix_ns=ended_unix_ns,
+        settings=settings,
+    )
+
+
+def run_summary(
+    meta: RunMeta,
+    levels: Sequence[Level],
+    summaries: Mapping[int, LevelSummary],
+    requests_recorded: int,
+    generator: GeneratorVerdict,
+) -> RunSummary:
+    """The run: every level that had a window, in order, plus every level observed."""
+    measured = tuple(summaries[lv.index] for lv in levels if lv.index in summaries)
+    return RunSummary(
+        run_id=meta.run_id,
+        levels=measured,
+        meta=meta,
+        stages=tuple(levels),
+        requests_recorded=requests_recorded,
+        generator=generator,
+    )

@@ -1,7 +1,7 @@
 """Locust plugin: loadgen's swarm events → InfluxDB, from the master and from every worker.
 
 Event handlers only enqueue a point's builder; the sink's flusher (a greenlet) builds and sends.
-Flags: --influx-url, --influx-flavour, ... (also INFLUX_*); unset URL = off.
+Flags: --influx-url, --influx-flavour, ... (also INFLUX_*; loadgen/flags.py); unset URL = off.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from loadgen import schema
 from loadgen.errors import LoadgenError
 from loadgen.line_protocol import LinePoint
 from loadgen.records import RequestRecord
-from loadgen.sinks.influx import InfluxSink, SinkReport
+from loadgen.results import INFLUX_SPOOL_FILE, influx_report_file
+from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_http import preflight
-from loadgen.sinks.influx_settings import ENV_VARS, FLAVOURS, SECRET_NAMES, InfluxSettings
+from loadgen.sinks.influx_settings import ENV_VARS, InfluxSettings
 from loadgen.sinks.influx_settings import settings_from as _settings_from
-from loadgen.sinks.spool import SPOOL_NAME
+from loadgen.summary import SinkReport
 from loadgen.swarm import events
 from loadgen.swarm.session import worker_id
 
@@ -90,7 +91,9 @@ class InfluxListener:
             run_id = getattr(self.environment.parsed_options, "run_id", "") or "unknown"
             results = Path(getattr(self.environment.parsed_options, "results", "") or "results")
             results = results if results.name == run_id else results / run_id
-        self.sink = InfluxSink(self.settings, results / SPOOL_NAME, results / self._report_name())
+        self.sink = InfluxSink(
+            self.settings, results / INFLUX_SPOOL_FILE, results / self._report_name()
+        )
         self.sink.start()
         pending, self.pending = self.pending, []
         self.sink.write(pending)
@@ -98,8 +101,8 @@ class InfluxListener:
 
     def _report_name(self) -> str:
         if isinstance(self.environment.runner, WorkerRunner):
-            return f"influx-{re.sub(r'[^A-Za-z0-9_.-]', '_', worker_id())}.json"
-        return "influx.json"
+            return influx_report_file(re.sub(r"[^A-Za-z0-9_.-]", "_", worker_id()))
+        return influx_report_file(None)
 
     def close(self) -> SinkReport | None:
         if self.sink is None and self.pending:
@@ -157,20 +160,6 @@ def report() -> SinkReport | None:
     return listener.sink.report() if listener.sink is not None else listener.final
 
 
-def _add_arguments(parser: Any, **_kw: Any) -> None:
-    for name, env_var in ENV_VARS.items():
-        parser.add_argument(
-            f"--influx-{name}",
-            dest=f"influx_{name}",
-            env_var=env_var,
-            default="auto" if name == "flavour" else "",
-            choices=FLAVOURS if name == "flavour" else None,
-            include_in_web_ui=False,
-            is_secret=name in SECRET_NAMES,
-            help=f"InfluxDB {name} (env {env_var}); see docs/influxdb.md",
-        )
-
-
 def _on_init(environment: Any, **_kw: Any) -> None:
     listener.environment = environment
     if not isinstance(environment.runner, WorkerRunner):
@@ -189,7 +178,6 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
 
 def _register() -> None:
     hooks: Any = locust_events  # Locust's EventHook.add_listener is untyped
-    hooks.init_command_line_parser.add_listener(_add_arguments)
     hooks.init.add_listener(_on_init)
     hooks.test_start.add_listener(_on_test_start)
     hooks.quitting.add_listener(_on_quitting)

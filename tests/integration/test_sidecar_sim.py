@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.records import EngineSample, GpuSample
-from loadgen.sidecar.levels import LevelWindow, load_samples, resources_per_level
-from loadgen.sidecar.samples import Notice
+from loadgen.levels import ResourceSeries, vram_per_tick
+from loadgen.records import EngineSample, GpuSample, Notice
+from loadgen.results import read_sidecar
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 
 # A vLLM-like simulated engine slow enough (50 ms a step) for 5 Hz sampling to see requests run.
@@ -75,7 +75,7 @@ def test_generic_sim_is_scraped_on_all_three_endpoints(sim_url: str, tmp_path: P
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert f"engine sim at {sim_url}: scraping /sim/gpu, /api/ps, /metrics" in stderr
-    samples = load_samples(tmp_path)
+    samples = read_sidecar(tmp_path)
     gpus = [s for s in samples if isinstance(s, GpuSample)]
     engines = [s for s in samples if isinstance(s, EngineSample)]
     with urllib.request.urlopen(f"{sim_url}/sim/gpu", timeout=5) as resp:
@@ -126,17 +126,18 @@ def test_vram_and_running_requests_follow_the_load(sim_url: str, tmp_path: Path)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert f"engine vllm at {sim_url}: scraping /sim/gpu, /metrics" in stderr
-    samples = load_samples(tmp_path)
+    samples = read_sidecar(tmp_path)
     engines = [s for s in samples if isinstance(s, EngineSample)]
     assert max(e.requests_running or 0.0 for e in engines) >= 2
     assert max(e.kv_cache_usage_ratio or 0.0 for e in engines) > 0.0
     gpus = [s for s in samples if isinstance(s, GpuSample)]
     first, last = gpus[0].wall_unix_ns, gpus[-1].wall_unix_ns
-    (level,) = resources_per_level(samples, [LevelWindow(0, 4, first + 1, last + 1)])
+    window = (first + 1, last + 1)
+    level = ResourceSeries.of(samples).resources(first, window, window)
     assert level.vram_idle_bytes == gpus[0].vram_used_bytes
     assert level.vram_peak_bytes is not None and level.vram_idle_bytes is not None
     assert level.vram_peak_bytes > level.vram_idle_bytes  # KV blocks held while users ran
-    assert level.vram_source == "sim"
+    assert vram_per_tick(samples)[1] == "sim"
 
 
 def test_engine_that_starts_late_is_found_and_sigterm_flushes(tmp_path: Path) -> None:
@@ -168,7 +169,7 @@ def test_engine_that_starts_late_is_found_and_sigterm_flushes(tmp_path: Path) ->
                 time.sleep(0.1)
         sidecar.send_signal(signal.SIGTERM)
         assert sidecar.wait(10) == 0
-    notices = [s.message for s in load_samples(tmp_path) if isinstance(s, Notice)]
+    notices = [s.message for s in read_sidecar(tmp_path) if isinstance(s, Notice)]
     assert f"no /sim/gpu, /api/ps or /metrics answers at {url} yet; retrying" in notices
     assert f"engine sim at {url}: scraping /sim/gpu, /api/ps, /metrics" in notices
     assert "ticks" in log.read_text()  # the exit summary: it flushed and ended normally

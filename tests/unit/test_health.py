@@ -5,18 +5,19 @@ land in the right level window (attribution by wall-clock end)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from loadgen.cli.scale_out import check_started, generator_gate, master_args
+from loadgen.cli.scale_out import master_args
 from loadgen.errors import LoadgenError
+from loadgen.levels import Level, ResourceSeries, wall_end_unix_ns
 from loadgen.records import RequestRecord
 from loadgen.run.health import HealthBook, HealthReport, verdict_lines
-from loadgen.swarm.finalize import level_summary, wall_end_unix_ns
-from loadgen.swarm.stages import StageWindow
+from loadgen.run.verdicts import check_started, generator_verdict
+from loadgen.summary import GeneratorVerdict, RunMeta, RunSummary
+from loadgen.swarm.finalize import level_summary
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -35,11 +36,11 @@ def test_saturated_only_when_busy_for_consecutive_intervals() -> None:
     became = [book.observe(report("b:2", cpu)) for cpu in (30.0, 91.0, 90.0, 40.0, 95.0, 99.0)]
     assert became == [False, False, True, False, False, False]  # announced once, when it happens
     assert book.saturated_workers == ["b:2"] and book.saturated
-    data = book.to_dict({"a:1": 10, "b:2": 12})
-    assert data["workers"]["a:1"]["cpu_max_pct"] == 97.0
-    assert data["workers"]["a:1"]["busy_intervals_max"] == 1
-    assert data["workers"]["b:2"]["saturated"] and not data["workers"]["a:1"]["saturated"]
-    assert data["workers"]["b:2"]["requests"] == 12
+    data = book.verdict({"a:1": 10, "b:2": 12})
+    assert data.workers["a:1"].cpu_max_pct == 97.0
+    assert data.workers["a:1"].busy_intervals_max == 1
+    assert data.workers["b:2"].saturated and not data.workers["a:1"].saturated
+    assert data.workers["b:2"].requests == 12
 
 
 def test_loop_lag_percentiles_are_over_every_sample_of_the_run() -> None:
@@ -47,10 +48,10 @@ def test_loop_lag_percentiles_are_over_every_sample_of_the_run() -> None:
     first, second = (1.0, 2.0, 3.0), tuple(float(v) for v in range(100))
     book.observe(report("a:1", 10.0, first))
     book.observe(report("a:1", 10.0, second))
-    health = book.to_dict({})["workers"]["a:1"]
-    assert health["loop_lag_max_ms"] == 99.0
-    assert health["loop_lag_p99_ms"] == pytest.approx(np.percentile([*first, *second], 99))
-    assert health["requests"] == 0 and health["intervals"] == 2
+    health = book.verdict({}).workers["a:1"]
+    assert health.loop_lag_max_ms == 99.0
+    assert health.loop_lag_p99_ms == pytest.approx(np.percentile([*first, *second], 99))
+    assert health.requests == 0 and health.intervals == 2
 
 
 def test_report_round_trips_on_the_wire() -> None:
@@ -66,10 +67,10 @@ def test_lost_workers_are_named_by_worker_id_and_clock_offset_is_the_smallest() 
     assert book.lose("node-a", "stopped sending heartbeats") == "host-a:11"
     assert book.lose("node-b", "sent no final records") == "node-b"  # never said hello
     assert book.lose("node-a", "later reason is ignored") is None
-    data = book.to_dict({"host-a:11": 5})
-    assert data["lost_workers"] == ["host-a:11", "node-b"]
-    assert data["lost_reasons"]["host-a:11"] == "stopped sending heartbeats"
-    assert data["workers"]["host-a:11"]["clock_offset_ms"] == 2.0
+    data = book.verdict({"host-a:11": 5})
+    assert data.lost_workers == ["host-a:11", "node-b"]
+    assert data.lost_reasons["host-a:11"] == "stopped sending heartbeats"
+    assert data.workers["host-a:11"].clock_offset_ms == 2.0
     lines = verdict_lines(data)
     assert lines == [
         "loadgen: lost worker host-a:11: stopped sending heartbeats",
@@ -104,10 +105,10 @@ def _record(
 
 def test_records_of_two_hosts_are_attributed_by_wall_clock_end() -> None:
     # two hosts whose monotonic clocks started days apart; wall clocks agree (NTP)
-    stage = StageWindow(0, 2, 100 * S, ramp_done_unix_ns=100 * S, end_unix_ns=110 * S)
+    stage = Level(0, 2, 100 * S, ramp_done_unix_ns=100 * S, end_unix_ns=110 * S)
     host_a = [_record("a:1", i, (100 + i) * S, 5 * S + i * S, 500) for i in range(12)]
     host_b = [_record("b:1", i, (99 + i) * S, 900_000 * S + i * S, 200) for i in range(12)]
-    level = level_summary(host_a + host_b, stage)
+    level = level_summary(host_a + host_b, stage, [stage], ResourceSeries.of([]))
     assert level is not None
     ends = [wall_end_unix_ns(r) for r in host_a + host_b]
     inside = [e for e in ends if 100 * S <= e < 110 * S]
@@ -145,27 +146,31 @@ def test_master_flags_are_checked_before_any_load() -> None:
         master_args(_opts(master=True, worker_wait="soon"))
 
 
-def _write_summary(tmp_path: Path, generator: dict[str, Any], start: int | None = 1) -> Path:
-    data = {"meta": {"start_unix_ns": start}, "levels": [], "generator": generator}
-    (tmp_path / "summary.json").write_text(json.dumps(data))
-    return tmp_path
+def _summary(generator: GeneratorVerdict, start: int | None = 1) -> RunSummary:
+    return RunSummary("r", (), RunMeta("r", start_unix_ns=start), generator=generator)
 
 
-def test_exit_code_reflects_saturation_unless_allowed(tmp_path: Path) -> None:
+def test_exit_code_reflects_saturation_unless_allowed() -> None:
     book = HealthBook(sustained_intervals=1)
     book.observe(report("a:1", 99.0))
-    results = _write_summary(tmp_path, book.to_dict({}))
-    assert generator_gate(results, _opts()) == 1
-    assert generator_gate(results, _opts(allow_saturated=True)) == 0
-    assert "load generator saturated" in verdict_lines(book.to_dict({}))[0]
-    quiet = _write_summary(tmp_path, HealthBook().to_dict({}))
-    assert generator_gate(quiet, _opts()) == 0
+    saturated = _summary(book.verdict({}))
+    assert generator_verdict(saturated, allow_saturated=False).code == 1
+    assert generator_verdict(saturated, allow_saturated=True).code == 0
+    assert "load generator saturated" in generator_verdict(saturated, False).lines[0]
+    assert generator_verdict(_summary(HealthBook().verdict({})), False).code == 0
 
 
-def test_a_master_whose_workers_never_came_is_bad_input(tmp_path: Path) -> None:
+def test_summary_json_round_trips_the_typed_generator_verdict() -> None:
+    book = HealthBook(sustained_intervals=1)
+    book.observe(report("a:1", 99.0, (1.0, 5.0)))
+    summary = _summary(book.verdict({"a:1": 3}))
+    again = RunSummary.from_dict(json.loads(json.dumps(summary.to_dict())))
+    assert again.generator == summary.generator and again == summary
+
+
+def test_a_master_whose_workers_never_came_is_bad_input() -> None:
+    with pytest.raises(LoadgenError, match="never started: fewer than 2"):
+        check_started(None, 2, "120s")  # no summary at all
     with pytest.raises(LoadgenError, match="never started"):
-        check_started(tmp_path, _opts(master=True, expect_workers=2))  # no summary at all
-    results = _write_summary(tmp_path, {}, start=None)
-    with pytest.raises(LoadgenError, match="never started"):
-        check_started(results, _opts(master=True))
-    check_started(results, _opts())  # not a master: the SLO gate reports it
+        check_started(_summary(GeneratorVerdict(), start=None), 1, "120s")
+    check_started(_summary(GeneratorVerdict()), 1, "120s")

@@ -59,9 +59,16 @@ def test_colliding_labels_fall_back_to_models_then_run_ids(tmp_path: Path) -> No
         (lambda p: (p / "summary.json").write_text("{not json"), "not valid JSON"),
         (lambda p: (p / "summary.json").write_text("[1, 2]"), "expected a JSON object"),
         (lambda p: (p / "summary.json").write_text('{"run_id": "x"}'), "no per-level list"),
-        (lambda p: (p / "summary.json").write_text('{"levels": [{"x": 1}]}'), "has no 'users'"),
+        (
+            lambda p: (p / "summary.json").write_text('{"levels": [{"x": 1}]}'),
+            "not a loadgen summary",
+        ),
         (
             lambda p: (p / "requests.jsonl").write_text('garbage\n{"x": 1}\n'),
+            "requests.jsonl:1: not valid JSON",
+        ),
+        (
+            lambda p: (p / "requests.jsonl").write_text('{"x": 1}\n{"y": 2}\n'),
             "requests.jsonl:1: not a request record",
         ),
     ],

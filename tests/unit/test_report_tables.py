@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from loadgen.report.runs import LevelRow, RunData
+from loadgen.report.runs import RunData
 from loadgen.report.tables import (
     comparison_table,
     fmt_gb,
@@ -13,14 +14,17 @@ from loadgen.report.tables import (
     level_table,
     render_text,
 )
+from loadgen.stats import LevelSamples
+from loadgen.summary import LevelSummary, summarize_samples
 
 
-def _row(users: int, tok_s: float | None, ttft: float, vram_gb: float | None) -> LevelRow:
-    return LevelRow(
-        index=0,
-        users=users,
+def _row(users: int, tok_s: float, ttft: float, vram_gb: float | None) -> LevelSummary:
+    level = summarize_samples(LevelSamples(), window_s=10.0, users=users)
+    return replace(
+        level,
         requests=40,
         errors=2,
+        error_rate=0.05,
         req_s=1.5,
         output_tok_s=tok_s,
         ttft_p50_ms=ttft,
@@ -28,12 +32,10 @@ def _row(users: int, tok_s: float | None, ttft: float, vram_gb: float | None) ->
         ttft_p99_ms=ttft * 3,
         e2e_p95_ms=ttft * 10,
         vram_peak_bytes=None if vram_gb is None else int(vram_gb * 1e9),
-        window_start_unix_ns=None,
-        window_end_unix_ns=None,
     )
 
 
-def _run(label: str, rows: list[LevelRow]) -> RunData:
+def _run(label: str, rows: list[LevelSummary]) -> RunData:
     return RunData(label + "-id", label, Path("/x"), tuple(rows), (), 0, None)
 
 

@@ -253,4 +253,6 @@ def test_every_numeric_level_summary_field_is_declared() -> None:
         for f in dataclasses.fields(LevelSummary)
         if any(t in str(f.type) for t in ("int", "float")) and "dict" not in str(f.type)
     }
-    assert numeric <= set(schema.LLM_STAGE.fields)
+    window = {"window_start_unix_ns", "window_end_unix_ns"}  # the point's time and window_s
+    assert numeric - window <= set(schema.LLM_STAGE.fields)
+    assert not window & set(schema.LLM_STAGE.fields)

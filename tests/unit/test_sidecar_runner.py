@@ -8,13 +8,12 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadgen.records import GpuSample, HostSample
+from loadgen.records import GpuSample, HostSample, Notice, SidecarSample
+from loadgen.results import SidecarLog
 from loadgen.sidecar.host import HostReader, matches
 from loadgen.sidecar.launch import sidecar_argv
 from loadgen.sidecar.nvml import NvmlReader
 from loadgen.sidecar.runner import Sidecar, Sources, open_sources
-from loadgen.sidecar.samples import Notice, Sample
-from loadgen.sidecar.writer import JsonlSink
 from tests.fixtures.fake_nvml import (
     NVML_ERROR_LIBRARY_NOT_FOUND,
     NVML_ERROR_UNKNOWN,
@@ -55,7 +54,7 @@ class BrokenSink:
     def __init__(self) -> None:
         self.closed = False
 
-    def write(self, samples: Sequence[Sample]) -> None:
+    def write(self, samples: Sequence[SidecarSample]) -> None:
         raise OSError("disk full")
 
     def close(self) -> None:
@@ -67,7 +66,7 @@ def _sidecar(
 ) -> Sidecar:
     reader = NvmlReader(fake)
     assert reader.open() is None
-    sinks = [JsonlSink(tmp_path, "run-7"), BrokenSink()]
+    sinks = [SidecarLog(tmp_path, "run-7"), BrokenSink()]
     return Sidecar(
         Sources(HostReader(), nvml=reader),
         sinks,

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from loadgen.errors import LoadgenError
-from loadgen.records import OllamaTimings
+from loadgen.levels import Level, samples_in_window
+from loadgen.records import OllamaTimings, RequestRecord
 from loadgen.stats import LevelSamples
-from loadgen.summary import RunSummary, format_table, summarize_level, summarize_samples
+from loadgen.summary import LevelSummary, RunMeta, RunSummary, summarize_level, summarize_samples
+from loadgen.summary_table import format_table
 from tests.unit.test_timing import MS, record
 
 S = 1000 * MS
 
 
-def _level_records() -> list:  # type: ignore[type-arg]
+def _summarize(
+    recs: list[RequestRecord], start_ns: int, end_ns: int, users: int, index: int = 0
+) -> LevelSummary:
+    """The level [start_ns, end_ns) over records whose wall clock equals their monotonic one."""
+    recs = [dataclasses.replace(r, wall_send_unix_ns=r.t_send_ns) for r in recs]
+    level = Level(index, users, start_ns, ramp_done_unix_ns=start_ns, end_unix_ns=end_ns)
+    summary = summarize_level(samples_in_window(recs, level), level)
+    assert summary is not None
+    return summary
+
+
+def _level_records() -> list[RequestRecord]:
     """Requests of 10 tokens each; one finishes during warmup, one after the window, one fails."""
     recs = []
     for i, end_s in enumerate([0.5, 2.0, 3.0, 4.0, 5.0, 11.5]):
@@ -50,7 +64,7 @@ def _level_records() -> list:  # type: ignore[type-arg]
 
 
 def test_summarize_level_counts_only_the_steady_window() -> None:
-    level = summarize_level(_level_records(), window_start_ns=1 * S, window_end_ns=11 * S, users=4)
+    level = _summarize(_level_records(), 1 * S, 11 * S, users=4)
     assert level.window_s == 10.0 and level.users == 4
     assert (level.requests, level.errors) == (5, 1)
     assert level.error_rate == 0.2
@@ -65,19 +79,22 @@ def test_summarize_level_counts_only_the_steady_window() -> None:
     assert level.e2e_p95_ms == pytest.approx(300.0)
     assert level.queue_p50_ms is None
     assert level.n_out_sources == {"usage": 4}
+    assert (level.window_start_unix_ns, level.window_end_unix_ns) == (1 * S, 11 * S)
 
 
 def test_empty_level_and_bad_window() -> None:
     level = summarize_samples(LevelSamples(), window_s=5.0, users=1)
     assert (level.requests, level.error_rate, level.ttft_p95_ms, level.req_s) == (0, 0.0, None, 0.0)
     with pytest.raises(LoadgenError, match="empty measurement window"):
-        summarize_level([], 5, 5, users=1)
+        summarize_samples(LevelSamples(), window_s=0.0, users=1)
+    cut_short = Level(0, 1, 5, ramp_done_unix_ns=5, end_unix_ns=5)
+    assert summarize_level(LevelSamples(), cut_short) is None  # no window: no summary
 
 
 def test_ollama_breakdown_medians() -> None:
     timings = OllamaTimings(100 * MS, 0, 10, 20 * MS, 4, 60 * MS)
     recs = [record(api="ollama", ollama=timings, t_send_ns=0, t_end_ns=150 * MS)]
-    level = summarize_level(recs, 0, S, users=1)
+    level = _summarize(recs, 0, S, users=1)
     assert (level.queue_p50_ms, level.prefill_p50_ms, level.decode_p50_ms) == (20.0, 20.0, 60.0)
     assert level.network_client_p50_ms == 50.0
 
@@ -85,10 +102,10 @@ def test_ollama_breakdown_medians() -> None:
 def _run() -> RunSummary:
     recs = _level_records()
     levels = (
-        summarize_level(recs, 1 * S, 11 * S, users=4, stage_index=0),
-        summarize_level(recs, 11 * S, 21 * S, users=8, stage_index=1),
+        _summarize(recs, 1 * S, 11 * S, users=4, index=0),
+        _summarize(recs, 11 * S, 21 * S, users=8, index=1),
     )
-    return RunSummary(run_id="run-1", levels=levels, meta={"engine": "sim"})
+    return RunSummary(run_id="run-1", levels=levels, meta=RunMeta("run-1", engine="sim"))
 
 
 def test_run_summary_json_round_trip_and_totals() -> None:
@@ -97,6 +114,7 @@ def test_run_summary_json_round_trip_and_totals() -> None:
     assert data["totals"]["requests"] == 6 and data["totals"]["errors"] == 1
     assert data["totals"]["output_tokens"] == 50
     assert data["levels"][1]["users"] == 8
+    assert data["meta"]["engine"] == data["engine"] == "sim"
     assert RunSummary.from_dict(data) == run
 
 

@@ -8,14 +8,15 @@ import statistics
 
 import pytest
 
+from loadgen.levels import Level, ResourceSeries
 from loadgen.records import RequestRecord
+from loadgen.results import make_run_id, redact_argv
+from loadgen.summary import GeneratorVerdict
 from loadgen.swarm.arrivals import PoissonArrivals
 from loadgen.swarm.context import RunContext
 from loadgen.swarm.exchange import empty_result, failed, status_detail
-from loadgen.swarm.finalize import run_summary
+from loadgen.swarm.finalize import level_summary, run_meta, run_summary
 from loadgen.swarm.progress import LiveWindow, format_progress, nearest_rank, progress_mode
-from loadgen.swarm.results import make_run_id, redact_argv
-from loadgen.swarm.stages import StageWindow
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -114,13 +115,17 @@ def test_summary_json_carries_each_levels_window() -> None:
     context = RunContext("run-1", "http://127.0.0.1:9", "sim", "m", "openai", "Chat", "/tmp/r")
     offset_ns = 5 * S - 100 * S  # wall 100 s <-> perf_counter 5 s
     stages = [
-        StageWindow(0, 1, 100 * S, ramp_done_unix_ns=100 * S, end_unix_ns=110 * S, warmup_s=1),
-        StageWindow(1, 3, 110 * S, ramp_done_unix_ns=None, end_unix_ns=111 * S),  # cut short
+        Level(0, 1, 100 * S, ramp_done_unix_ns=100 * S, end_unix_ns=110 * S, warmup_s=1),
+        Level(1, 3, 110 * S, ramp_done_unix_ns=None, end_unix_ns=111 * S),  # cut short
     ]
     # perf_counter ends: 5 s + seq (+21 ms); records 1..9 end inside level 0's window [6 s, 15 s)
     # (wall [101 s, 110 s)): attributed by wall-clock end = wall_send + (t_end − t_send)
     records = [_record(i, 5 * S + i * S - offset_ns, ttft_ms=10, gaps_ms=[5, 5]) for i in range(12)]
-    summary, data = run_summary(context, records, stages, {"start_unix_ns": 1})
+    series = ResourceSeries.of([])
+    levels = {lv.index: s for lv in stages if (s := level_summary(records, lv, stages, series))}
+    meta = run_meta(context, ["loadgen"], {}, 1, 2, {})
+    summary = run_summary(meta, stages, levels, len(records), GeneratorVerdict())
+    data = summary.to_dict()
     (level,) = summary.levels
     assert level.users == 1 and level.window_s == 9.0 and level.requests == 9
     (row,) = data["levels"]

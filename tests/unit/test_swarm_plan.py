@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from loadgen.errors import LoadgenError
-from loadgen.run.plan import StepPlan, parse_duration_s, parse_users
-from loadgen.swarm.stages import StageTracker
+from loadgen.flags import parse_duration_s
+from loadgen.levels import LevelTracker
+from loadgen.run.plan import StepPlan, parse_users
 
 S = 1_000_000_000
 
@@ -61,7 +62,7 @@ def test_bad_plans(users: tuple[int, ...], step: float, warmup: float, rate: flo
 
 
 def test_tracker_windows_follow_observations() -> None:
-    tracker = StageTracker(warmup_s=2.0)
+    tracker = LevelTracker(warmup_s=2.0)
     assert tracker.target(0, 0) == []  # nothing asked for yet
     tracker.target(1, 10 * S)
     tracker.ramp_done(1, 10 * S + 1000)
@@ -78,7 +79,7 @@ def test_tracker_windows_follow_observations() -> None:
 
 
 def test_level_cut_short_has_no_window() -> None:
-    tracker = StageTracker(warmup_s=5.0)
+    tracker = LevelTracker(warmup_s=5.0)
     tracker.target(3, 0)
     tracker.ramp_done(3, 1 * S)
     (only,) = tracker.stop(4 * S)  # stopped before its warmup ended

@@ -5,71 +5,85 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from loadgen.records import GpuSample, ProcessSample
+from loadgen.levels import Level, ResourceSeries, first_window
+from loadgen.records import GpuSample, ProcessSample, SidecarSample
 from loadgen.run.run_end import influx_notes, short_window_warning
 from loadgen.run.sim_launch import profile_engine
-from loadgen.sidecar.samples import Sample
-from loadgen.sinks.influx import SinkReport
 from loadgen.stats import LevelSamples
-from loadgen.summary import LevelSummary, RunSummary, format_table, summarize_samples
-from loadgen.swarm.resources import RAMP_INDEX, level_windows, with_resources
-from loadgen.swarm.stages import StageWindow
+from loadgen.summary import (
+    LevelSummary,
+    RunMeta,
+    RunSummary,
+    SinkReport,
+    summarize_level,
+    with_resources,
+)
+from loadgen.summary_table import format_table
 
 S = 1_000_000_000
 GB = 1_000_000_000
 
 
 def _level(index: int, users: int, **values: object) -> LevelSummary:
-    level = summarize_samples(LevelSamples(), 10.0, users, index)
-    return replace(level, **values)  # type: ignore[arg-type]
+    summary = summarize_level(LevelSamples(), _levels()[index]) if index < 2 else None
+    summary = summary or replace(_level(0, users), stage_index=index)
+    return replace(summary, users=users, **values)  # type: ignore[arg-type]
 
 
-def _stages() -> list[StageWindow]:
+def _levels() -> list[Level]:
     # level 0: starts at 10 s, steady 12..20 s; level 1: starts at 20 s, steady 22..30 s
     return [
-        StageWindow(0, 1, 10 * S, ramp_done_unix_ns=12 * S, end_unix_ns=20 * S),
-        StageWindow(1, 4, 20 * S, ramp_done_unix_ns=22 * S, end_unix_ns=30 * S),
+        Level(0, 1, 10 * S, ramp_done_unix_ns=12 * S, end_unix_ns=20 * S),
+        Level(1, 4, 20 * S, ramp_done_unix_ns=22 * S, end_unix_ns=30 * S),
     ]
 
 
-def _samples() -> list[Sample]:
+def _samples() -> list[SidecarSample]:
     vram = {5: 5.2, 11: 5.3, 13: 5.25, 15: 5.3, 21: 5.5, 25: 5.4, 29: 5.45, 31: 6.0}
     rss = {5: 1.8, 11: 1.9, 15: 2.0, 25: 2.2, 31: 3.0}
-    out: list[Sample] = [
+    out: list[SidecarSample] = [
         GpuSample(t * S, 0, "g", int(v * GB), 24 * GB, source="sim") for t, v in vram.items()
     ]
     out += [ProcessSample(t * S, 7, "ollama", 1, int(r * GB), 0.0) for t, r in rss.items()]
     return out
 
 
-def test_windows_start_with_the_ramp_so_idle_is_before_any_user() -> None:
-    windows = level_windows(_stages())
-    assert [(w.index, w.start_unix_ns, w.end_unix_ns) for w in windows] == [
-        (RAMP_INDEX, 10 * S, 12 * S),
-        (0, 12 * S, 20 * S),
-        (1, 22 * S, 30 * S),
-    ]
-    cut_short = [StageWindow(0, 1, 10 * S, end_unix_ns=11 * S)]  # never ramped: no window
-    assert level_windows(cut_short) == []
+def _measured(levels: list[LevelSummary], samples: list[SidecarSample]) -> list[LevelSummary]:
+    first = first_window(_levels())
+    assert first == (12 * S, 20 * S)
+    return with_resources(levels, ResourceSeries.of(samples), 10 * S, first)
+
+
+def test_the_first_steady_window_bounds_idle_and_a_cut_short_level_has_none() -> None:
+    assert first_window(_levels()) == (12 * S, 20 * S)
+    cut_short = [Level(0, 1, 10 * S, end_unix_ns=11 * S)]  # never ramped: no window
+    assert first_window(cut_short) is None
+    assert summarize_level(LevelSamples(), cut_short[0]) is None
 
 
 def test_resources_per_level_from_samples() -> None:
     levels = [_level(0, 1), _level(1, 4)]
-    first, second = with_resources(levels, _stages(), _samples())
+    first, second = _measured(levels, _samples())
     # idle: before the run's first level started (5 s), not the ramp's 5.3 GB
     assert first.vram_idle_bytes == second.vram_idle_bytes == int(5.2 * GB)
     assert first.vram_peak_bytes == int(5.3 * GB)  # 13 s and 15 s; 21 s is level 1's ramp
     assert second.vram_peak_bytes == int(5.45 * GB)  # 31 s is after the run
     assert first.engine_rss_idle_bytes == int(1.8 * GB)
     assert (first.engine_rss_peak_bytes, second.engine_rss_peak_bytes) == (2 * GB, int(2.2 * GB))
-    assert with_resources(levels, _stages(), []) == levels  # no sidecar: unchanged
+    assert _measured(levels, []) == levels  # no sidecar: unchanged
+
+
+def test_idle_falls_back_to_the_ramp_when_the_sidecar_started_with_the_run() -> None:
+    late = [s for s in _samples() if s.wall_unix_ns >= 10 * S]
+    first, _ = _measured([_level(0, 1), _level(1, 4)], late)
+    assert first.vram_idle_bytes == int(5.3 * GB)  # the minimum between 10 s and 12 s
 
 
 def test_table_shows_resource_columns_only_when_measured() -> None:
-    plain = RunSummary("r", (_level(0, 1),))
+    plain = RunSummary("r", (_level(0, 1),), RunMeta("r"))
     assert "VRAM" not in format_table(plain)
     measured = RunSummary(
-        "r", tuple(with_resources([_level(0, 1), _level(1, 4)], _stages(), _samples()))
+        "r", tuple(_measured([_level(0, 1), _level(1, 4)], _samples())), RunMeta("r")
     )
     lines = format_table(measured).splitlines()
     assert lines[0].endswith("VRAM idle GB  VRAM peak GB  RSS peak GB")

@@ -1,0 +1,62 @@
+"""The per-level table `loadgen swarm` prints: one row per level, right-aligned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from loadgen.summary import LevelSummary, RunSummary
+
+_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # header, LevelSummary field, format
+    ("users", "users", "d"),
+    ("requests", "requests", "d"),
+    ("errors", "errors", "d"),
+    ("req/s", "req_s", ".2f"),
+    ("output tok/s", "output_tok_s", ".1f"),
+    ("TTFT p50 ms", "ttft_p50_ms", ".0f"),
+    ("TTFT p95 ms", "ttft_p95_ms", ".0f"),
+    ("TTFT p99 ms", "ttft_p99_ms", ".0f"),
+    ("ITL p50 ms", "itl_p50_ms", ".1f"),
+    ("ITL p99 ms", "itl_p99_ms", ".1f"),
+    ("TPOT p50 ms", "tpot_p50_ms", ".1f"),
+    ("E2E p95 ms", "e2e_p95_ms", ".0f"),
+)
+
+
+# Shown only when a sidecar ran: bytes printed as GB (1e9), like the reference table.
+_RESOURCE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("VRAM idle GB", "vram_idle_bytes", ".2f"),
+    ("VRAM peak GB", "vram_peak_bytes", ".2f"),
+    ("RSS peak GB", "engine_rss_peak_bytes", ".2f"),
+)
+_BYTES_PER_GB = 1e9
+
+
+def _cell(value: Any, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _columns(levels: Iterable[LevelSummary]) -> tuple[tuple[str, str, str], ...]:
+    measured = {
+        name for lv in levels for _, name, _ in _RESOURCE_COLUMNS if getattr(lv, name) is not None
+    }
+    return _COLUMNS + tuple(c for c in _RESOURCE_COLUMNS if c[1] in measured)
+
+
+def _value(level: LevelSummary, name: str) -> Any:
+    value = getattr(level, name)
+    return value / _BYTES_PER_GB if name.endswith("_bytes") and value is not None else value
+
+
+def format_table(summary: RunSummary) -> str:
+    """A plain-text table, one row per level, right-aligned; '-' where a value is undefined.
+
+    VRAM and engine RSS columns appear when a sidecar measured them."""
+    columns = _columns(summary.levels)
+    rows = [[header for header, _, _ in columns]]
+    for level in summary.levels:
+        rows.append([_cell(_value(level, name), fmt) for _, name, fmt in columns])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
