@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from loadgen.levels import Level
 from loadgen.report.runs import RunData
 from loadgen.report.tables import (
     comparison_table,
@@ -14,25 +15,15 @@ from loadgen.report.tables import (
     level_table,
     render_text,
 )
-from loadgen.stats import LevelSamples
-from loadgen.summary import LevelSummary, summarize_samples
+from loadgen.summary import LevelSummary
+from tests.fixtures.results_dirs import LEVEL_S, level_row
 
 
 def _row(users: int, tok_s: float, ttft: float, vram_gb: float | None) -> LevelSummary:
-    level = summarize_samples(LevelSamples(), window_s=10.0, users=users)
-    return replace(
-        level,
-        requests=40,
-        errors=2,
-        error_rate=0.05,
-        req_s=1.5,
-        output_tok_s=tok_s,
-        ttft_p50_ms=ttft,
-        ttft_p95_ms=ttft * 2,
-        ttft_p99_ms=ttft * 3,
-        e2e_p95_ms=ttft * 10,
-        vram_peak_bytes=None if vram_gb is None else int(vram_gb * 1e9),
-    )
+    level = level_row(Level(0, users, 0, 0, LEVEL_S * 10**9), tok_s, ttft)
+    vram = None if vram_gb is None else int(vram_gb * 1e9)
+    tail = {"ttft_p95_ms": ttft * 2, "ttft_p99_ms": ttft * 3, "e2e_p95_ms": ttft * 10}
+    return replace(level, req_s=1.5, vram_peak_bytes=vram, **tail)
 
 
 def _run(label: str, rows: list[LevelSummary]) -> RunData:
