@@ -7,7 +7,7 @@ so a level's percentile over every worker is exact, never an average of percenti
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,11 +35,6 @@ def percentile(values: Sequence[float] | array[float], pct: float) -> float | No
     if len(values) == 0:
         return None
     return float(np.percentile(np.asarray(values, dtype=np.float64), pct))
-
-
-def finished_in_window(record: RequestRecord, window_start_ns: int, window_end_ns: int) -> bool:
-    """Whether the request ended in [start, end): same perf_counter clock as t_end_ns."""
-    return window_start_ns <= record.t_end_ns < window_end_ns
 
 
 def _empty_values() -> dict[str, array[float]]:
@@ -98,14 +93,3 @@ class LevelSamples:
     def percentile(self, metric: str, pct: float) -> float | None:
         """Exact percentile of one SAMPLE_METRICS name."""
         return percentile(self.values[metric], pct)
-
-
-def samples_in_window(
-    records: Iterable[RequestRecord], window_start_ns: int, window_end_ns: int
-) -> LevelSamples:
-    """The samples of every record that finished inside [start, end)."""
-    samples = LevelSamples()
-    for record in records:
-        if finished_in_window(record, window_start_ns, window_end_ns):
-            samples.add(record)
-    return samples

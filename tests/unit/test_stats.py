@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from loadgen.levels import Level, samples_in_window
 from loadgen.records import RequestRecord
-from loadgen.stats import LevelSamples, percentile, samples_in_window
+from loadgen.stats import LevelSamples, percentile
 from tests.unit.test_timing import MS, record
 
 
@@ -22,7 +23,7 @@ def test_percentile_is_exact_on_raw_values() -> None:
 
 
 def _records(n: int, offset_ms: int = 0) -> list[RequestRecord]:
-    """n requests with TTFT 1..n ms, finishing at distinct times."""
+    """n requests with TTFT 1..n ms, finishing at distinct times (wall clock = monotonic)."""
     out: list[RequestRecord] = []
     for i in range(n):
         send = (offset_ms + 10 * i) * MS
@@ -31,6 +32,7 @@ def _records(n: int, offset_ms: int = 0) -> list[RequestRecord]:
             record(
                 seq=i,
                 t_sched_ns=None,
+                wall_send_unix_ns=send,
                 t_send_ns=send,
                 t_first_ns=frames[0],
                 t_first_output_ns=frames[0],
@@ -45,10 +47,14 @@ def _records(n: int, offset_ms: int = 0) -> list[RequestRecord]:
     return out
 
 
+def _level(start_ns: int, end_ns: int) -> Level:
+    return Level(0, 1, start_ns, ramp_done_unix_ns=start_ns, end_unix_ns=end_ns)
+
+
 def test_samples_count_window_and_errors() -> None:
     recs = _records(10)
     recs[3] = record(ok=False, error_type="stall", t_send_ns=0, t_end_ns=35 * MS)
-    inside = samples_in_window(recs, 0, 10_000 * MS)
+    inside = samples_in_window(recs, _level(0, 10_000 * MS))
     assert inside.requests == 10 and inside.errors == 1
     assert inside.errors_by_type == {"stall": 1}
     assert inside.output_tokens == 18 and inside.input_tokens == 45
@@ -56,7 +62,7 @@ def test_samples_count_window_and_errors() -> None:
     assert len(inside.values["itl_ms"]) == 9
     assert len(inside.values["ttft_sched_ms"]) == 0  # closed loop
     # window [0, 50 ms): requests ending at 3, 14, 25, 36, 47 ms (the failed one at 35 ms)
-    early = samples_in_window(recs, 0, 50 * MS)
+    early = samples_in_window(recs, _level(0, 50 * MS))
     assert early.requests == 5 and early.errors == 1
 
 
