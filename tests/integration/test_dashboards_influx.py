@@ -38,7 +38,7 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
         sidecar = ["--sidecar", "--sidecar-pid", str(sim_proc.pid), "--sidecar-interval", "0.5s"]
         run = run_swarm(tmp / "run", *swarm_args, *sidecar)
     assert run.returncode == 0, run.stderr[-2000:]
-    run_id = run.summary()["run_id"]
+    run_id = run.summary().run_id
     samples = [json.loads(t) for t in (run.results / "sidecar.jsonl").read_text().splitlines()]
     assert any(s["kind"] == "gpu" and s["run_id"] == run_id for s in samples)
     return {"server": server, "db": db, "run_id": run_id, "start_ns": run.meta()["start_unix_ns"]}

@@ -36,8 +36,8 @@ def test_report_of_a_real_run(two_runs: tuple[SwarmRun, SwarmRun], tmp_path: Pat
         line for line in result.stdout.splitlines() if line.startswith("| ") and "users" not in line
     ]
     assert [r.split("|")[1].strip() for r in rows] == ["1", "3"]
-    levels = run.summary()["levels"]
-    assert f"{levels[1]['output_tok_s']:,.0f}" in rows[1]
+    levels = run.summary().levels
+    assert f"{levels[1].output_tok_s:,.0f}" in rows[1]
     html = (tmp_path / "report.html").read_text()
     assert html.count('<figure class="chart"') == 4
     assert len(list(tmp_path.glob("*.png"))) == 4
@@ -47,10 +47,10 @@ def test_compare_of_two_real_runs(two_runs: tuple[SwarmRun, SwarmRun], tmp_path:
     short, long = two_runs
     result = _cli("compare", str(short.results), str(long.results), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    ids = [r.summary()["run_id"] for r in two_runs]
+    ids = [r.summary().run_id for r in two_runs]
     header = next(line for line in result.stdout.splitlines() if line.startswith("| users"))
     assert f"{ids[1]}/{ids[0]}" in header  # both are "sim/sim-fast": run ids tell them apart
     row = next(line for line in result.stdout.splitlines() if line.startswith("| 3 "))
-    tok = [lv["output_tok_s"] for lv in (short.summary()["levels"][1], long.summary()["levels"][1])]
+    tok = [lv.output_tok_s for lv in (short.summary().levels[1], long.summary().levels[1])]
     assert f"{tok[1] / tok[0]:.2f}x" in row
     assert (tmp_path / "report.html").exists()

@@ -22,6 +22,8 @@ import numpy as np
 import psutil
 import pytest
 
+from loadgen.results import read_summary
+from loadgen.summary import RunSummary
 from loadgen.swarm.exchange import request_id
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.fixtures.sim import SimFactory
@@ -47,9 +49,8 @@ class Cluster:
             raise
         return self.master.returncode, stderr
 
-    def summary(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.results / "summary.json").read_text())
-        return data
+    def summary(self) -> RunSummary:
+        return read_summary(self.results)
 
     def records(self) -> list[dict[str, Any]]:
         lines = (self.results / "requests.jsonl").read_text().splitlines()
@@ -90,27 +91,28 @@ def _itl_ms(record: dict[str, Any]) -> list[float]:
     return list(np.diff(np.asarray(record["frame_times_ns"], dtype=np.int64)) / 1e6)
 
 
-def assert_percentiles_from_union(summary: dict[str, Any], records: list[dict[str, Any]]) -> None:
+def assert_percentiles_from_union(summary: RunSummary, records: list[dict[str, Any]]) -> None:
     """Every level's percentiles equal numpy's over the raw records that ended in its window."""
-    assert summary["levels"]
-    for level in summary["levels"]:
-        start, end = level["window_start_unix_ns"], level["window_end_unix_ns"]
+    assert summary.levels
+    for level in summary.levels:
+        start, end = level.window_start_unix_ns, level.window_end_unix_ns
+        assert start is not None and end is not None
         inside = [
             r
             for r in records
             if start <= r["wall_send_unix_ns"] + r["t_end_ns"] - r["t_send_ns"] < end
         ]
         ok = [r for r in inside if r["ok"]]
-        assert level["requests"] == len(inside) > 0
+        assert level.requests == len(inside) > 0
         assert len({r["worker"] for r in ok}) == 2  # both workers fed this level
         ttft = [(r["t_first_ns"] - r["t_send_ns"]) / 1e6 for r in ok]
         e2e = [(r["t_last_ns"] - r["t_send_ns"]) / 1e6 for r in ok]
         itl = [gap for r in ok for gap in _itl_ms(r)]
         for name, values in (("ttft", ttft), ("e2e", e2e)):
             for q in (50, 95, 99):
-                assert level[f"{name}_p{q}_ms"] == pytest.approx(np.percentile(values, q))
-        assert level["itl_p99_ms"] == pytest.approx(np.percentile(itl, 99))
-        assert level["output_tokens"] == sum(r["n_out"] for r in ok)
+                assert getattr(level, f"{name}_p{q}_ms") == pytest.approx(np.percentile(values, q))
+        assert level.itl_p99_ms == pytest.approx(np.percentile(itl, 99))
+        assert level.output_tokens == sum(r["n_out"] for r in ok)
 
 
 def test_master_and_two_workers_add_up(tmp_path: Path, sim_server: SimFactory) -> None:
@@ -133,21 +135,22 @@ def test_master_and_two_workers_add_up(tmp_path: Path, sim_server: SimFactory) -
         code, stderr = run.finish()
     assert code == 0, stderr
     summary, records = run.summary(), run.records()
-    generator = summary["generator"]
-    per_worker = {w: h["requests"] for w, h in generator["workers"].items()}
+    generator = summary.generator
+    assert generator is not None
+    per_worker = {w: h.requests for w, h in generator.workers.items()}
     assert len(per_worker) == 2 and all(n > 0 for n in per_worker.values())
-    assert sum(per_worker.values()) == summary["requests_recorded"] == len(records)
+    assert sum(per_worker.values()) == summary.requests_recorded == len(records)
     assert Counter(r["worker"] for r in records) == per_worker
     for worker in per_worker:  # every request of every worker arrived, none twice
         seqs = sorted(r["seq"] for r in records if r["worker"] == worker)
         assert seqs == list(range(len(seqs)))
-    assert {r["run_id"] for r in records} == {summary["run_id"]}
-    assert [lv["users"] for lv in summary["levels"]] == [2, 4]
+    assert {r["run_id"] for r in records} == {summary.run_id}
+    assert [lv.users for lv in summary.levels] == [2, 4]
     assert_percentiles_from_union(summary, records)
     # health: every worker reported CPU and loop lag; threshold 0 % flags them, allowed here
-    for health in generator["workers"].values():
-        assert health["intervals"] >= 2 and health["loop_lag_p99_ms"] is not None
-    assert generator["saturated"] and generator["lost_workers"] == []
+    for health in generator.workers.values():
+        assert health.intervals >= 2 and health.loop_lag_p99_ms is not None
+    assert generator.saturated and generator.lost_workers == []
     assert "load generator saturated" in stderr
 
 
@@ -191,13 +194,15 @@ def test_a_killed_worker_is_named_and_the_run_finishes(
         code, stderr = run.finish()
     assert code == 0, stderr  # a lost worker changes no exit code; only SLOs and saturation do
     summary, records = run.summary(), run.records()
-    lost = summary["generator"]["lost_workers"]
+    generator = summary.generator
+    assert generator is not None
+    lost = generator.lost_workers
     assert len(lost) == 1 and lost[0].endswith(f":{pids[1]}")
     assert f"lost worker {lost[0]}" in stderr
-    survivor = next(w for w in summary["generator"]["workers"] if w.endswith(f":{pids[0]}"))
-    assert summary["generator"]["workers"][survivor]["requests"] > 0
-    assert summary["levels"][0]["requests"] > 0
-    assert summary["requests_recorded"] == len(records)
+    survivor = next(w for w in generator.workers if w.endswith(f":{pids[0]}"))
+    assert generator.workers[survivor].requests > 0
+    assert summary.levels[0].requests > 0
+    assert summary.requests_recorded == len(records)
 
 
 def test_saturation_fails_the_run_unless_allowed(tmp_path: Path, sim_server: SimFactory) -> None:
@@ -210,5 +215,6 @@ def test_saturation_fails_the_run_unless_allowed(tmp_path: Path, sim_server: Sim
         )
     assert run.returncode == 1, run.stderr
     assert "load generator saturated" in run.stderr
-    generator = run.summary()["generator"]
-    assert generator["saturated"] and len(generator["saturated_workers"]) == 2
+    generator = run.summary().generator
+    assert generator is not None
+    assert generator.saturated and len(generator.saturated_workers) == 2

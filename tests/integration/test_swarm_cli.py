@@ -65,12 +65,13 @@ def test_steps_on_the_embedded_simulator(tmp_path: Path) -> None:
         *("--output-tokens", "16", "--api-key", SECRET, "--slo", "error_rate<=0.5"),
     )
     assert run.returncode == 0, run.stderr
-    levels = run.summary()["levels"]
-    assert [lv["users"] for lv in levels] == [1, 3]
+    levels = run.summary().levels
+    assert [lv.users for lv in levels] == [1, 3]
     for level in levels:
-        assert level["requests"] > 0 and level["output_tok_s"] > 0
-        assert level["ttft_p50_ms"] is not None and level["itl_p99_ms"] is not None
-        assert level["window_end_unix_ns"] > level["window_start_unix_ns"]
+        assert level.requests > 0 and level.output_tok_s > 0
+        assert level.ttft_p50_ms is not None and level.itl_p99_ms is not None
+        start, end = level.window_start_unix_ns, level.window_end_unix_ns
+        assert start is not None and end is not None and end > start
     records = run.records()
     assert {r["stage_index"] for r in records} == {0, 1}
     assert {r["n_out_source"] for r in records if r["ok"]} == {"usage"}
@@ -101,7 +102,7 @@ def test_ollama_multi_turn_carries_history(tmp_path: Path, sim_url: str) -> None
     first = [r["n_in"] for r in records if r["turn"] == 0]
     second = [r["n_in"] for r in records if r["turn"] == 1]
     assert min(second) > max(first)  # turn 2 sends turn 1 and its reply again
-    assert run.summary()["levels"][0]["decode_p50_ms"] is not None  # Ollama's server timings
+    assert run.summary().levels[0].decode_p50_ms is not None  # Ollama's server timings
 
 
 def test_open_loop_records_scheduled_send_times(tmp_path: Path, sim_url: str) -> None:
@@ -117,9 +118,10 @@ def test_open_loop_records_scheduled_send_times(tmp_path: Path, sim_url: str) ->
     records = run.records()
     assert records and all(r["t_sched_ns"] is not None for r in records)
     assert all(r["t_sched_ns"] <= r["t_send_ns"] for r in records)
-    level = run.summary()["levels"][0]
-    assert level["users"] == 4
-    assert level["ttft_sched_p95_ms"] >= level["ttft_p50_ms"]
+    level = run.summary().levels[0]
+    assert level.users == 4
+    assert level.ttft_sched_p95_ms is not None and level.ttft_p50_ms is not None
+    assert level.ttft_sched_p95_ms >= level.ttft_p50_ms
 
 
 def test_slo_gate_exit_codes_and_the_openai_sdk_client(tmp_path: Path, sim_url: str) -> None:
@@ -151,7 +153,7 @@ def test_failures_are_recorded_with_their_class(tmp_path: Path) -> None:
     assert all(r["error_detail"] for r in records if not r["ok"])
     assert {r["http_status"] for r in records if r["error_type"] == "http_status"} == {500}
     assert sum(r["ok"] for r in records) > len(records) // 2  # the run went on
-    errors_by_type = run.summary()["levels"][0]["errors_by_type"]
+    errors_by_type = run.summary().levels[0].errors_by_type
     assert set(errors_by_type) == kinds
 
 
@@ -173,7 +175,7 @@ def test_two_processes_write_one_requests_file(tmp_path: Path, sim_url: str) -> 
     ):
         seqs = [r["seq"] for r in group]
         assert len(seqs) == len(set(seqs))
-    assert run.summary()["levels"][0]["requests"] > 0
+    assert run.summary().levels[0].requests > 0
 
 
 def test_sigterm_saves_results_and_stops_every_child(tmp_path: Path) -> None:

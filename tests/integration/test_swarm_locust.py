@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from tests.fixtures.net import free_port, loadgen_cmd, running, stop
 from tests.fixtures.swarm import SwarmRun
 
 ROOT = Path(__file__).resolve().parents[2]
+LLM_TABLE_TITLE = "LLM time percentiles"  # loadgen.swarm.llm_stats (which would import locust)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +74,13 @@ def test_plain_locust_headless_with_the_chat_locustfile(tmp_path: Path, sim_url:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = SwarmRun(proc.returncode, proc.stdout, proc.stderr, results)
-    assert run.records() and run.summary()["levels"][0]["users"] == 2
+    assert run.records() and run.summary().levels[0].users == 2
     assert {r["user_class"] for r in run.records()} == {"SingleTurnChat"}
     assert "out tok/s" in proc.stdout  # one progress line per interval off a TTY
-    assert "LLM" in proc.stderr and "TTFT" in proc.stderr  # Locust's own stats carry LLM rows
+    # Locust's summary has one row per request (the chat); the LLM times have a table of their own
+    locust_part, title, llm_part = proc.stderr.partition(LLM_TABLE_TITLE)
+    assert title and set(re.findall(r"^LLM +(\S+)", locust_part, re.M)) == {"chat"}
+    assert set(re.findall(r"^LLM +(\S+)", llm_part, re.M)) == {"TTFT", "ITL", "TPOT"}
     hooks = [json.loads(line) for line in event_log.read_text().splitlines()]
     # Lifecycle events in order; health events (generator_saturated) may interleave on 2 cores.
     lifecycle = {"run_start", "stage_start", "stage_end", "run_end"}
@@ -86,7 +92,7 @@ def test_plain_locust_headless_with_the_chat_locustfile(tmp_path: Path, sim_url:
     assert sum(h["requests"] for h in intervals) == len(run.records())
     assert {h["worker"] for h in intervals} == {r["worker"] for r in run.records()}
     assert sum(h["hook"] == "request" for h in hooks) == len(run.records())
-    assert run.summary()["run_id"] in next(h["run"] for h in hooks if h["hook"] == "request")
+    assert run.summary().run_id in next(h["run"] for h in hooks if h["hook"] == "request")
 
 
 def test_multiturn_locustfile_loads() -> None:
@@ -97,6 +103,7 @@ def test_multiturn_locustfile_loads() -> None:
 
 
 def _wait_for_llm_numbers(base: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """/loadgen/stats once both the live window and the whole run's LLM stats have numbers."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, "loadgen ui exited early"
@@ -104,30 +111,56 @@ def _wait_for_llm_numbers(base: str, proc: subprocess.Popen[bytes]) -> dict[str,
             live = _get_json(base + "/loadgen/stats")
         except OSError:
             live = {}
-        if live.get("requests", 0) > 0 and live["ttft_ms"]["p95"] is not None:
+        run_rows = {row["name"]: row for row in live.get("llm_stats", [])}
+        if (
+            live.get("requests", 0) > 0
+            and live["ttft_ms"]["p95"] is not None
+            and run_rows["TTFT"]["p95_ms"] is not None  # workers report every 3 s
+        ):
             return dict(live)
         time.sleep(0.5)
     raise AssertionError("no LLM numbers in the web UI within 60 s")
 
 
-def test_web_ui_shows_llm_numbers(tmp_path: Path, sim_url: str) -> None:
+def _csv_names(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as f:
+        return {row["Name"]: row for row in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize("processes", [None, "2"], ids=["local", "two-workers"])
+def test_web_ui_shows_llm_numbers(tmp_path: Path, sim_url: str, processes: str | None) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = loadgen_cmd("ui", "--host", sim_url, "--users", "2", "--web-port", str(port))
     cmd += ["--autostart", "--run-time", "8s", "--output-tokens", "8", "--progress", "off"]
-    cmd += ["--results", str(tmp_path / "r")]
+    cmd += ["--results", str(tmp_path / "r")] + (["--processes", processes] if processes else [])
     log = tmp_path / "ui.log"
     with running(cmd, log=log, timeout_s=60) as proc:
         live = _wait_for_llm_numbers(base, proc)
         assert live["output_tok_s"] > 0 and live["itl_ms"]["p50"] is not None
         stats = _get_json(base + "/stats/requests")
-        (extended,) = stats["extended_stats"]
-        rows = {row["metric"]: row for row in extended["data"]}
+        extended = {table["key"]: table["data"] for table in stats["extended_stats"]}
+        rows = {row["metric"]: row for row in extended["llm"]}
         assert rows["TTFT ms"]["p95"] is not None and rows["output tok/s"]["value"] > 0
-        names = {entry["name"] for entry in stats["stats"]}
-        assert {"chat", "TTFT", "TPOT"} <= names  # Locust's own entries, charts and CSV
+        run_rows = {row["name"]: row for row in extended["llm_stats"]}
+        assert run_rows["TTFT"]["p95_ms"] is not None and run_rows["ITL"]["count"] > 0
+        # Locust's own entries: one per request name, so its total RPS is the chat RPS
+        chat, total = stats["stats"]
+        assert (chat["name"], total["name"]) == ("chat", "Aggregated")
+        assert total["num_requests"] == chat["num_requests"] > 0
+        assert stats["total_rps"] == chat["total_rps"]
+        llm_csv = urllib.request.urlopen(base + "/loadgen/stats/csv", timeout=5).read().decode()
+        names = [line.split(",")[1] for line in llm_csv.splitlines()]
+        assert names == ["Name", "TTFT", "ITL", "TPOT"]
         page = urllib.request.urlopen(base + "/", timeout=5).read().decode()
-        assert '"extended_tabs"' in page or "extendedTabs" in page or "LLM" in page
+        assert "extended_tabs" in page and "extended_csv_files" in page
         proc.wait(60)  # --run-time, then --autoquit: it ends by itself
     stop(proc)
-    assert (tmp_path / "r" / "summary.json").is_file(), log.read_text()[-2000:]
+    results = tmp_path / "r"
+    assert (results / "summary.json").is_file(), log.read_text()[-2000:]
+    finished = [r for r in SwarmRun(0, "", "", results).records() if r["error_type"] != "truncated"]
+    stats_csv = _csv_names(results / "locust_stats.csv")
+    assert list(stats_csv) == ["chat", "Aggregated"]
+    assert int(stats_csv["Aggregated"]["Request Count"]) == len(finished)
+    ttft_count = int(_csv_names(results / "locust_llm_stats.csv")["TTFT"]["Count"])
+    assert ttft_count == sum(r["ok"] for r in finished)

@@ -38,20 +38,23 @@ def test_sidecar_samples_the_embedded_simulator_under_the_run_id(tmp_path: Path)
     run = run_swarm(tmp_path / "r", *SHORT_RUN, *SIDECAR)
     assert run.returncode == 0, run.stderr
     summary = run.summary()
-    run_id = summary["run_id"]
+    run_id = summary.run_id
     assert run.meta()["run_id"] == run_id
     assert {r["run_id"] for r in run.records()} == {run_id}
     lines = _sidecar_lines(run)
     assert {line["run_id"] for line in lines} == {run_id}
     assert {"gpu", "process", "host"} <= {line["kind"] for line in lines}
-    levels = summary["levels"]
-    assert [lv["users"] for lv in levels] == [1, 2]
+    levels = summary.levels
+    assert [lv.users for lv in levels] == [1, 2]
     for level in levels:
-        assert level["vram_peak_bytes"] > 0 and level["vram_idle_bytes"] > 0
-        assert level["vram_peak_bytes"] >= level["vram_idle_bytes"]
-        assert level["engine_rss_peak_bytes"] > 0  # the simulator's own process tree
+        peak, idle = level.vram_peak_bytes, level.vram_idle_bytes
+        assert peak is not None and idle is not None
+        assert peak > 0 and idle > 0
+        assert peak >= idle
+        assert level.engine_rss_peak_bytes is not None
+        assert level.engine_rss_peak_bytes > 0  # the simulator's own process tree
     assert "VRAM peak GB" in run.stdout and "RSS peak GB" in run.stdout
-    assert summary["meta"]["sim_profile"] == "fast"
+    assert summary.meta.sim_profile == "fast"
     assert _sidecars_of(run_id) == []
 
 
@@ -59,7 +62,7 @@ def test_without_sidecar_no_resource_columns(tmp_path: Path) -> None:
     run = run_swarm(tmp_path / "r", *SHORT_RUN, "--output-tokens", "16")
     assert run.returncode == 0, run.stderr
     assert not (run.results / "sidecar.jsonl").exists()
-    assert all(level["vram_peak_bytes"] is None for level in run.summary()["levels"])
+    assert all(level.vram_peak_bytes is None for level in run.summary().levels)
     assert "VRAM" not in run.stdout
 
 
@@ -86,7 +89,7 @@ def test_sidecar_and_swarm_points_share_run_id_and_engine_in_influxd(
     influx = ("--influx-url", server.url, "--influx-flavour", "v1", "--influx-db", db)
     run = run_swarm(tmp_path / "r", *SHORT_RUN, *SIDECAR, "--engine", "lab-sim", *influx)
     assert run.returncode == 0, run.stderr
-    run_id = run.summary()["run_id"]
+    run_id = run.summary().run_id
     for measurement in ("llm_request", "llm_stage", "gpu", "process", "host"):
         for key, expected in (("run_id", run_id), ("engine", "lab-sim")):
             q = f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{key}"'
@@ -94,9 +97,10 @@ def test_sidecar_and_swarm_points_share_run_id_and_engine_in_influxd(
     stages = server.rows(db, 'SELECT "users", "vram_peak_bytes" FROM "llm_stage"')
     assert sorted(row["users"] for row in stages) == [1, 2]  # type: ignore[type-var]
     assert all(row["vram_peak_bytes"] > 0 for row in stages)  # type: ignore[operator]
-    report = run.summary()["influx"]
-    assert report["dropped"] == 0 and report["spilled"] == 0 and report["written"] > 0
-    assert f"influx: {report['written']} points written" in run.stdout
+    report = run.summary().influx
+    assert report is not None
+    assert report.dropped == 0 and report.spilled == 0 and report.written > 0
+    assert f"influx: {report.written} points written" in run.stdout
     assert _sidecars_of(run_id) == []
 
 
