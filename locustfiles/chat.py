@@ -1,9 +1,10 @@
 """Single-turn chat: `locust -f locustfiles/chat.py --host http://127.0.0.1:8000 --headless -u 5`.
 
-Every loadgen option works here too (--api, --model, --output-tokens, ...; see --help).
+Every loadgen flag works here too (--api, --model, --output-tokens, --influx-url, ...);
+`python -m loadgen.swarm -f locustfiles/chat.py --help` lists them.
 """
 
-from loadgen.swarm.user import ChatUser
+from loadgen.swarm import ChatUser
 
 
 class SingleTurnChat(ChatUser):

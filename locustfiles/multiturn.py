@@ -3,7 +3,7 @@
 `locust -f locustfiles/multiturn.py --host http://127.0.0.1:8000 --headless -u 5 -t 60s`
 """
 
-from loadgen.swarm.user import ChatUser
+from loadgen.swarm import ChatUser
 
 
 class MultiTurnChat(ChatUser):

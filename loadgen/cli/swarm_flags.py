@@ -1,110 +1,81 @@
-"""Click flags of `loadgen swarm` and `loadgen ui`: scale-out and sidecar (each also LOADGEN_*)."""
+"""Click options generated from loadgen/flags.py's table: `options_for("swarm")`, `("ui")`, ...
+
+Each option also reads its environment variable (LOADGEN_<FLAG> unless the table names
+another); flags beat the environment, which beats the defaults.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-DEFAULT_MASTER_PORT = 5557
+from loadgen.errors import LoadgenError
+from loadgen.flags import Flag, flags_of, unset
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def scale_out_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--run-id, --master, --expect-workers, --master-bind-host, --master-port, --worker-wait,
-    --allow-saturated, --saturation-cpu-pct (each also LOADGEN_<FLAG>)."""
-    decorators = [
-        click.option(
-            "--run-id",
-            default=None,
-            envvar="LOADGEN_RUN_ID",
-            help="run id (default: UTC time + random suffix); share it with `loadgen sidecar`",
-        ),
-        click.option(
-            "--master",
-            is_flag=True,
-            envvar="LOADGEN_MASTER",
-            help="run as the master of `loadgen worker` processes on other hosts",
-        ),
-        click.option(
-            "--expect-workers",
-            type=click.IntRange(min=1),
-            default=None,
-            envvar="LOADGEN_EXPECT_WORKERS",
-            help="--master: start once this many workers have joined",
-        ),
-        click.option(
-            "--master-bind-host",
-            default="*",
-            show_default=True,
-            envvar="LOADGEN_MASTER_BIND_HOST",
-            help="--master: interface to listen on (* = all)",
-        ),
-        click.option(
-            "--master-port",
-            type=click.IntRange(1, 65535),
-            default=DEFAULT_MASTER_PORT,
-            show_default=True,
-            envvar="LOADGEN_MASTER_PORT",
-            help="--master: port the workers connect to",
-        ),
-        click.option(
-            "--worker-wait",
-            default="120s",
-            show_default=True,
-            envvar="LOADGEN_WORKER_WAIT",
-            help="--master: give up (exit 2) if the workers have not joined by then",
-        ),
-        click.option(
-            "--allow-saturated",
-            is_flag=True,
-            envvar="LOADGEN_ALLOW_SATURATED",
-            help="exit 0 even if the load generator was saturated (it is still reported)",
-        ),
-        click.option(
-            "--saturation-cpu-pct",
-            type=click.FloatRange(min=0),
-            default=90.0,
-            show_default=True,
-            envvar="LOADGEN_SATURATION_CPU_PCT",
-            help="a worker at or above this CPU % (100 = one core) for 2 intervals is saturated",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5
+    """'5s', '2m', '1m30s' or plain seconds -> float seconds, range-checked by the table."""
+
+    name = "duration"
+
+    def __init__(self, flag: Flag) -> None:
+        self.flag = flag
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.flag.typed(value)
+        except LoadgenError as exc:
+            self.fail(str(exc), param, ctx)
 
 
-def sidecar_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--sidecar, --sidecar-pid, --sidecar-process-name, --sidecar-interval (also LOADGEN_*)."""
-    options = [
-        click.option(
-            "--sidecar",
-            is_flag=True,
-            envvar="LOADGEN_SIDECAR",
-            help="sample VRAM, GPU and the engine's RAM beside the run (sidecar.jsonl)",
-        ),
-        click.option(
-            "--sidecar-pid",
-            type=int,
-            default=None,
-            envvar="LOADGEN_SIDECAR_PID",
-            help="--sidecar: the engine's root process id (default with --sim: the simulator)",
-        ),
-        click.option(
-            "--sidecar-process-name",
-            default=None,
-            envvar="LOADGEN_SIDECAR_PROCESS_NAME",
-            help="--sidecar: find the engine process by name (ollama, vllm, python...)",
-        ),
-        click.option(
-            "--sidecar-interval",
-            default="1s",
-            show_default=True,
-            envvar="LOADGEN_SIDECAR_INTERVAL",
-            help="--sidecar: time between samples (0.1s = 10 Hz)",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _type(flag: Flag) -> Any:
+    if flag.kind == "duration":
+        return Duration(flag)
+    if flag.kind == "choice":
+        return click.Choice(flag.choices)
+    if flag.kind == "path":
+        return click.Path(dir_okay=False)
+    ranged = flag.min is not None or flag.max is not None
+    if flag.kind == "int":
+        low, high = (None if b is None else int(b) for b in (flag.min, flag.max))
+        return click.IntRange(low, high) if ranged else int
+    if flag.kind == "float":
+        return click.FloatRange(flag.min, flag.max, min_open=flag.min_open) if ranged else float
+    return str
+
+
+def _default(flag: Flag) -> Any:
+    """Click's default: durations as text ('60s'), so `--help` shows them as they are typed."""
+    if flag.kind == "duration" and isinstance(flag.default, float):
+        return f"{flag.default:g}s"
+    return flag.default
+
+
+def click_option(flag: Flag) -> Callable[[F], F]:
+    """One table flag as a click option; the command receives it as `flag.dest`."""
+    kwargs: dict[str, Any] = {
+        "envvar": flag.env_var,
+        "show_envvar": bool(flag.env) and flag.env not in flag.help,  # INFLUX_*
+        "help": flag.help,
+        "show_default": not unset(flag.default),
+    }
+    if flag.kind == "switch":
+        kwargs["is_flag"] = True
+    else:
+        kwargs.update(type=_type(flag), default=_default(flag), multiple=flag.multiple)
+    return click.option(flag.option, flag.dest, **kwargs)
+
+
+def options_for(command: str) -> Callable[[F], F]:
+    """Every flag of `command` (swarm, ui, sidecar, replay) in the table, in table order."""
+
+    def decorate(func: F) -> F:
+        for flag in reversed(flags_of(command)):
+            func = click_option(flag)(func)
+        return func
+
+    return decorate

@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS
 from loadgen.stats import percentile
 from loadgen.summary import GeneratorVerdict, WorkerVerdict
 
-SATURATED_CPU_PCT = 90.0  # a worker's process CPU (100 = one core) at or above this is busy
-SATURATED_INTERVALS = 2  # ... for this many consecutive intervals: saturated
+# A worker's process CPU (100 = one core) at or above SATURATED_CPU_PCT is busy; busy for
+# SATURATED_INTERVALS consecutive intervals: saturated. The flags' defaults (loadgen/flags.py).
 SATURATED_TEXT = "load generator saturated"
 _NS_PER_MS = 1_000_000
 

@@ -6,24 +6,9 @@ ramp (|Δusers| / spawn rate), whichever is longer, and ends when the next level
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from loadgen.errors import LoadgenError
-
-_SPAN_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def parse_duration_s(text: str, flag: str = "duration") -> float:
-    """'90', '90s', '1m30s', '250ms' or '1h' -> seconds; anything else is bad input."""
-    value = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    parts = _SPAN_RE.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise LoadgenError(f"{flag}: cannot read {text!r} as a duration (e.g. 30s, 2m, 1m30s)")
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
 def parse_users(text: str) -> tuple[int, ...]:

@@ -12,22 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from loadgen.errors import LoadgenError
+from loadgen.flags import INFLUX_ENV_VARS, INFLUX_FLAVOURS, INFLUX_SECRETS
 
 Flavour = Literal["v1", "v2", "auto"]
-FLAVOURS: tuple[str, ...] = ("v1", "v2", "auto")
-# flag/option name -> environment variable, as documented in docs/influxdb.md
-ENV_VARS: dict[str, str] = {
-    "url": "INFLUX_URL",
-    "flavour": "INFLUX_FLAVOUR",
-    "token": "INFLUX_TOKEN",
-    "org": "INFLUX_ORG",
-    "bucket": "INFLUX_BUCKET",
-    "db": "INFLUX_DB",
-    "rp": "INFLUX_RP",
-    "user": "INFLUX_USER",
-    "password": "INFLUX_PASSWORD",
-}
-SECRET_NAMES: tuple[str, ...] = ("token", "password")
+FLAVOURS = INFLUX_FLAVOURS
+ENV_VARS = INFLUX_ENV_VARS  # flag/option name -> environment variable (declared with the flags)
+SECRET_NAMES = INFLUX_SECRETS
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,6 @@
 """Packaged locustfile run by `loadgen swarm`: chat users configured entirely by options."""
 
-from loadgen.swarm import influx_listener  # noqa: F401  (--influx-*: live writes, off if unset)
-from loadgen.swarm.user import ChatUser
+from loadgen.swarm import ChatUser
 
 
 class Chat(ChatUser):

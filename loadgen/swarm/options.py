@@ -1,78 +1,57 @@
-"""loadgen's options inside Locust: declared once, added to Locust's parser, read back as settings.
+"""loadgen's options inside Locust: added to Locust's parser from loadgen/flags.py's table, and
+read back as typed settings.
 
-Every option also reads an environment variable (LOADGEN_<FLAG>; the API key OPENAI_API_KEY),
+Every option also reads its environment variable (LOADGEN_<FLAG>; the API key OPENAI_API_KEY),
 so `locust -f locustfiles/chat.py --api ollama` and `loadgen swarm --api ollama` take the same
-names. Pure: no locust import, the parser is passed in.
+names, values and ranges. Pure: no locust import, the parser is passed in.
 """
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-CLIENTS: tuple[str, ...] = ("fast", "openai")
-DEFAULT_CLIENT = "fast"  # bench/client_cost.py: less CPU per streamed token, same timing
-
-# flag, type, default, help. Types: str, int, float, bool (a switch).
-OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
-    ("api", str, "auto", "openai | ollama | auto (probe /api/version, else /v1/models)"),
-    ("model", str, "", "model name (default: the server's first model)"),
-    ("client", str, DEFAULT_CLIENT, "transport: fast (geventhttpclient) | openai (the SDK)"),
-    ("request-timeout", float, 600.0, "seconds before a whole request counts as a timeout"),
-    ("stall-timeout", float, 60.0, "seconds without data mid-stream before a request stalls"),
-    ("input-tokens", int, 128, "synthetic prompt length in tokens (mean)"),
-    ("input-spread", int, 0, "synthetic prompt length spread in tokens (std dev)"),
-    ("output-tokens", int, 128, "max_tokens (num_predict for Ollama)"),
-    ("ignore-eos", bool, False, "ask the server to ignore EOS so replies are max_tokens long"),
-    ("min-tokens", int, 0, "min_tokens for servers that support it (0: not sent)"),
-    ("temperature", float, -1.0, "sampling temperature (negative: server default)"),
-    ("dataset", str, "", "JSONL prompts or ShareGPT conversations instead of synthetic prompts"),
-    ("system-prompt", str, "", "a system message put first in every conversation"),
-    ("seed", int, 0, "seed for prompts, think times and arrivals (runs are reproducible)"),
-    ("turns", int, 1, "turns per conversation (history is carried)"),
-    ("think-time", float, 0.0, "seconds a user waits between turns"),
-    ("rate", float, 0.0, "open loop: Poisson arrivals per second (0: closed loop)"),
-    ("levels", str, "", "steps: users per level, e.g. 1,10,50 (walked by the packaged shape)"),
-    ("step-time", float, 60.0, "seconds per level"),
-    ("warmup", float, 0.0, "seconds at the start of each level excluded from its window"),
-    ("step-spawn-rate", float, 0.0, "users/s when moving between levels (0: reach in ~1 s)"),
-    ("results", str, "", "results directory (default results/<run_id>)"),
-    ("run-id", str, "", "run id (default: UTC time + random suffix)"),
-    ("interval", float, 5.0, "seconds between llm_interval events and CI progress lines"),
-    ("progress", str, "auto", "auto | live | lines | off"),
-    ("engine", str, "", "engine label stored with the results (default: detected)"),
-)
+from loadgen.errors import LoadgenError
+from loadgen.flags import LOCUST, Flag, Value, flags_of
 
 
-def env_name(flag: str) -> str:
-    return "LOADGEN_" + flag.upper().replace("-", "_")
+def _converter(flag: Flag) -> Callable[[str], Value]:
+    def convert(text: str) -> Value:
+        try:
+            return flag.parse(text)
+        except LoadgenError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = flag.kind  # argparse names the type in some of its messages
+    return convert
 
 
-# Shown (editable) in the web UI's start form; the rest are fixed for the run.
-WEB_UI_OPTIONS = frozenset({"input-tokens", "output-tokens", "turns", "think-time"})
+def _help(flag: Flag) -> str:
+    text = flag.help if flag.env_var in flag.help else f"{flag.help} (env {flag.env_var})"
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def argument_kwargs(flag: Flag) -> dict[str, Any]:
+    """Keyword arguments of Locust's `parser.add_argument` for one table flag."""
+    kwargs: dict[str, Any] = {
+        "dest": flag.dest,
+        "default": flag.default,
+        "env_var": flag.env_var,
+        "help": _help(flag),
+        "include_in_web_ui": flag.web_ui,
+        "is_secret": flag.secret,
+    }
+    if flag.kind == "switch":
+        return {**kwargs, "action": "store_true"}
+    return {**kwargs, "type": _converter(flag), "choices": flag.choices or None}
 
 
 def add_arguments(parser: Any) -> None:
-    """Add every loadgen option to Locust's (configargparse) parser."""
-    for flag, kind, default, text in OPTIONS:
-        common = {
-            "default": default,
-            "env_var": env_name(flag),
-            "help": text,
-            "include_in_web_ui": flag in WEB_UI_OPTIONS,
-        }
-        if kind is bool:
-            parser.add_argument(f"--{flag}", action="store_true", **common)
-        else:
-            parser.add_argument(f"--{flag}", type=kind, **common)
-    parser.add_argument(
-        "--api-key",
-        default="",
-        env_var="OPENAI_API_KEY",
-        is_secret=True,
-        include_in_web_ui=False,
-        help="bearer token (prefer the OPENAI_API_KEY env var; never printed or stored)",
-    )
+    """Add every flag of the table that Locust takes to Locust's (configargparse) parser."""
+    for flag in flags_of(LOCUST):
+        parser.add_argument(flag.option, **argument_kwargs(flag))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,25 +80,25 @@ class SwarmSettings:
 
     @classmethod
     def from_options(cls, options: Any) -> SwarmSettings:
-        temperature = float(options.temperature)
+        """From Locust's parsed options, already typed by the table (None: unset)."""
         return cls(
             api=options.api,
-            model=options.model,
+            model=options.model or "",
             client=options.client,
             api_key=options.api_key or "",
-            request_timeout_s=options.request_timeout,
-            stall_timeout_s=options.stall_timeout,
-            input_tokens=options.input_tokens,
-            input_spread=options.input_spread,
-            output_tokens=options.output_tokens,
+            request_timeout_s=float(options.request_timeout),
+            stall_timeout_s=float(options.stall_timeout),
+            input_tokens=int(options.input_tokens),
+            input_spread=int(options.input_spread),
+            output_tokens=int(options.output_tokens),
             ignore_eos=bool(options.ignore_eos),
-            min_tokens=options.min_tokens,
-            temperature=temperature if temperature >= 0 else None,
-            dataset=options.dataset,
-            system_prompt=options.system_prompt,
-            seed=options.seed,
-            turns=options.turns,
-            think_time_s=options.think_time,
-            rate_per_s=options.rate,
-            interval_s=options.interval,
+            min_tokens=int(options.min_tokens),
+            temperature=options.temperature,
+            dataset=options.dataset or "",
+            system_prompt=options.system_prompt or "",
+            seed=int(options.seed),
+            turns=int(options.turns),
+            think_time_s=float(options.think_time),
+            rate_per_s=float(options.rate or 0.0),
+            interval_s=float(options.interval),
         )

@@ -1,8 +1,9 @@
 """Wires loadgen into Locust: options, the per-process Session, record shipping, levels, progress.
 
-Imported by every locustfile (through ChatUser), so plain `locust -f locustfiles/chat.py` gets
-the same behaviour as `loadgen swarm`. Roles: a local runner does everything; a worker sends
-requests and ships records; the master collects, tracks levels, prints progress, writes files.
+Imported by every locustfile (`from loadgen.swarm import ChatUser`), so plain `locust -f
+locustfiles/chat.py` gets the same flags and behaviour as `loadgen swarm`. Roles: a local runner
+does everything; a worker sends requests and ships records; the master collects, tracks levels,
+prints progress, writes files.
 A worker builds its Session at its first user, after the master's options have arrived.
 """
 
@@ -19,9 +20,11 @@ from locust import events as locust_events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
-from loadgen.run.health import SATURATED_CPU_PCT, SATURATED_INTERVALS, HealthBook, HealthReport
+from loadgen.results import make_run_id
+from loadgen.run.health import HealthBook, HealthReport
 from loadgen.run.target import TargetInfo, probe
 from loadgen.swarm import events, options
+from loadgen.swarm import influx_listener as _influx  # noqa: F401  (its listeners: on import)
 from loadgen.swarm.collector import (
     FLUSH_MESSAGE,
     FLUSHED_MESSAGE,
@@ -36,33 +39,17 @@ from loadgen.swarm.conductor import Conductor
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.intervals import IntervalCounter
 from loadgen.swarm.options import SwarmSettings
-from loadgen.swarm.results import make_run_id
 from loadgen.swarm.session import Session, StageState, worker_id
 
 SHIP_INTERVAL_S = 1.0
 DRAIN_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records
 _sessions: list[Session] = []
+_installed: list[bool] = []
 _stage = StageState()
 
 
 def _add_options(parser: Any, **_kwargs: Any) -> None:
-    options.add_arguments(parser)
-    parser.add_argument(
-        "--saturation-cpu-pct",
-        type=float,
-        default=SATURATED_CPU_PCT,
-        env_var="LOADGEN_SATURATION_CPU_PCT",
-        include_in_web_ui=False,
-        help="a worker at or above this CPU %% (100 = one core) is busy",
-    )
-    parser.add_argument(
-        "--saturation-intervals",
-        type=int,
-        default=SATURATED_INTERVALS,
-        env_var="LOADGEN_SATURATION_INTERVALS",
-        include_in_web_ui=False,
-        help="busy for this many intervals in a row: 'load generator saturated'",
-    )
+    options.add_arguments(parser)  # every loadgen flag of Locust's side, from loadgen/flags.py
 
 
 def session_for(environment: Any) -> Session:
@@ -212,5 +199,16 @@ def _wire_worker(environment: Any, runner: Any) -> None:
     _count_intervals(environment).listeners.append(report)
 
 
-locust_events.init_command_line_parser.add_listener(_add_options)
-locust_events.init.add_listener(_on_init)
+def install() -> None:
+    """Register loadgen's Locust parser arguments and listeners; once per process, however
+    many locustfiles import loadgen (the InfluxDB listeners register on their module's import).
+    """
+    if _installed:
+        return
+    _installed.append(True)
+    hooks: Any = locust_events  # Locust's EventHook.add_listener is untyped
+    hooks.init_command_line_parser.add_listener(_add_options)
+    hooks.init.add_listener(_on_init)
+
+
+install()
