@@ -1,8 +1,8 @@
 """Per-process request machinery shared by every user: identity, sequence, stage, transports.
 
 `Session.request()` sends one chat request through a transport, builds its RequestRecord and
-fires loadgen's `llm_request` plus Locust's own `request` entries (LLM/chat, LLM/TTFT, LLM/TPOT),
-so Locust's stats, charts and CSV carry the LLM numbers.
+fires loadgen's `llm_request` plus one Locust `request` (LLM chat: E2E ms, N_out); TTFT, ITL and
+TPOT go to the process's LlmStats, beside Locust's stats (locust_outputs.py, webui.py).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from loadgen import timing
 from loadgen.backends import backend_for
 from loadgen.backends.base import ChatRequest
 from loadgen.records import RequestRecord
-from loadgen.swarm import events
+from loadgen.swarm import events, locust_outputs
 from loadgen.swarm.arrivals import PoissonArrivals
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed, request_id
+from loadgen.swarm.llm_stats import LlmStats
 from loadgen.swarm.options import SwarmSettings
 from loadgen.swarm.transport_fast import FastTransport
 from loadgen.swarm.transport_openai import OpenAISdkTransport
@@ -75,6 +76,7 @@ class Session:
         self._seq = itertools.count()
         self._users = itertools.count()
         self._arrivals: PoissonArrivals | None = None
+        self.llm_stats: LlmStats = locust_outputs.stats_for(environment)
 
     def next_user_number(self) -> int:
         return next(self._users)
@@ -187,28 +189,20 @@ class Session:
         )
 
     def _fire(self, record: RequestRecord) -> None:
+        """One request is one Locust request: the chat, its E2E time, N_out, its failure."""
         events.llm_request.fire(record=record)
-        fire = self.environment.events.request.fire
+        self.llm_stats.add(record)
         error = None
         if not record.ok:
             status = f" {record.http_status}" if record.error_type == "http_status" else ""
             error = LLMRequestError(f"{record.error_type}{status}")
-        common: dict[str, Any] = {
-            "request_type": LLM_REQUEST_TYPE,
-            "context": {},
-            "response": None,
-            "url": None,
-        }
-        fire(
+        self.environment.events.request.fire(
+            request_type=LLM_REQUEST_TYPE,
             name="chat",
             response_time=timing.e2e_ms(record),
             response_length=record.n_out,
             exception=error,
-            **common,
+            context={},
+            response=None,
+            url=None,
         )
-        ttft_ms = timing.ttft_ms(record) if record.ok else None
-        if ttft_ms is not None:
-            fire(name="TTFT", response_time=ttft_ms, response_length=0, exception=None, **common)
-        tpot_ms = timing.tpot_ms(record) if record.ok else None
-        if tpot_ms is not None:
-            fire(name="TPOT", response_time=tpot_ms, response_length=0, exception=None, **common)

@@ -1,0 +1,143 @@
+"""TTFT, ITL and TPOT as Locust statistics of their own, beside Locust's request statistics.
+
+A separate `locust.stats.RequestStats`, never `environment.stats`: Locust's RPS and its
+"Aggregated" row count each chat request once. Percentiles are Locust's (approximated) ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust.stats import (
+    PERCENTILES_TO_REPORT,
+    RequestStats,
+    StatsEntry,
+    get_percentile_stats_summary,
+    get_readable_percentiles,
+)
+
+from loadgen import timing
+from loadgen.records import RequestRecord
+
+METRIC_TYPE = "LLM"
+METRICS = ("TTFT", "ITL", "TPOT")  # TTFT and TPOT: one value per request; ITL: per token gap
+TABLE_PERCENTILES = (0.5, 0.9, 0.95, 0.99)
+SUMMARY_TITLE = "LLM time percentiles in ms (approximated; ITL counts token gaps)"
+
+
+class LlmStats:
+    """One Locust StatsEntry per metric, fed by this process's requests or by workers' reports."""
+
+    def __init__(self) -> None:
+        self.stats = RequestStats(use_response_times_cache=False)
+
+    def entry(self, metric: str) -> StatsEntry:
+        return self.stats.get(metric, METRIC_TYPE)
+
+    def entries(self) -> list[StatsEntry]:
+        return [self.entry(metric) for metric in METRICS]
+
+    def add(self, record: RequestRecord) -> None:
+        """Log a finished request's TTFT, TPOT and every ITL gap (a failed one has none)."""
+        if not record.ok:
+            return
+        ttft_ms = timing.ttft_ms(record)
+        if ttft_ms is not None:
+            self.entry("TTFT").log(ttft_ms, 0)
+        itl = self.entry("ITL")
+        for gap_ms in timing.itl_ms(record):
+            itl.log(gap_ms, 0)
+        tpot_ms = timing.tpot_ms(record)
+        if tpot_ms is not None:
+            self.entry("TPOT").log(tpot_ms, 0)
+
+    def report(self) -> list[dict[str, Any]]:
+        """What a worker adds to its stats report: its values since the last report (cleared)."""
+        return [dict(data) for data in self.stats.serialize_stats()]
+
+    def merge(self, report: list[dict[str, Any]]) -> None:
+        """The master adds one worker's report."""
+        for data in report:
+            part = StatsEntry.unserialize(data, self.stats)
+            self.stats.get(part.name, part.method).extend(part)
+
+    def clear(self) -> None:
+        """A new test: forget everything (Locust clears its own stats then too)."""
+        self.stats.clear_all()
+
+    def reset(self) -> None:
+        """Locust's stats reset (web UI button, --reset-stats): zero every entry."""
+        self.stats.reset_all()
+
+
+def _pct_key(percentile: float) -> str:
+    return f"p{percentile * 100:g}_ms"
+
+
+def entry_row(entry: StatsEntry) -> dict[str, Any]:
+    """One metric for the web UI and /loadgen/stats; None where it has no value yet."""
+    n = entry.num_requests
+    row: dict[str, Any] = {
+        "name": entry.name,
+        "count": n,
+        "avg_ms": round(entry.avg_response_time, 2) if n else None,
+        "min_ms": round(entry.min_response_time, 2) if n else None,
+        "max_ms": round(entry.max_response_time, 2) if n else None,
+    }
+    for percentile in TABLE_PERCENTILES:
+        row[_pct_key(percentile)] = entry.get_response_time_percentile(percentile) if n else None
+    return row
+
+
+def table_rows(llm: LlmStats) -> list[dict[str, Any]]:
+    return [entry_row(entry) for entry in llm.entries()]
+
+
+def table_structure() -> list[dict[str, str]]:
+    """The web UI table's columns, keyed like `entry_row`."""
+    columns = [
+        {"key": "name", "title": "Name (whole run)"},
+        {"key": "count", "title": "# values"},
+        {"key": "avg_ms", "title": "Average (ms)"},
+        {"key": "min_ms", "title": "Min (ms)"},
+        {"key": "max_ms", "title": "Max (ms)"},
+    ]
+    for percentile in TABLE_PERCENTILES:
+        columns.append({"key": _pct_key(percentile), "title": f"{percentile * 100:g}%ile (ms)"})
+    return columns
+
+
+def csv_header() -> list[str]:
+    """Locust's stats CSV columns that mean something for a time per request or per gap."""
+    return [
+        "Type",
+        "Name",
+        "Count",
+        "Median (ms)",
+        "Average (ms)",
+        "Min (ms)",
+        "Max (ms)",
+        *get_readable_percentiles(PERCENTILES_TO_REPORT),
+    ]
+
+
+def csv_rows(llm: LlmStats) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for e in llm.entries():
+        if not e.num_requests:
+            rows.append([e.method, e.name, 0, *["N/A"] * (len(csv_header()) - 3)])
+            continue
+        head = [e.method, e.name, e.num_requests, e.median_response_time]
+        times = [
+            round(v, 3) for v in (e.avg_response_time, e.min_response_time, e.max_response_time)
+        ]
+        rows.append([*head, *times, *map(e.get_response_time_percentile, PERCENTILES_TO_REPORT)])
+    return rows
+
+
+def summary_lines(llm: LlmStats) -> list[str]:
+    """The end-of-run table, in the format of Locust's "Response time percentiles" one."""
+    lines: list[str] = list(get_percentile_stats_summary(llm.stats))
+    lines[0] = SUMMARY_TITLE
+    lines[1] = lines[1].replace("# reqs", "# vals")
+    return lines

@@ -1,0 +1,100 @@
+"""loadgen's LLM stats beside Locust's: what one request logs, a worker's report over Locust's
+wire format, and the tables and CSV rows they give. Pure: no Locust runner."""
+
+from __future__ import annotations
+
+from locust.rpc.protocol import Message
+
+from loadgen.records import RequestRecord
+from loadgen.swarm.llm_stats import (
+    LlmStats,
+    csv_header,
+    csv_rows,
+    summary_lines,
+    table_rows,
+)
+
+MS = 1_000_000
+
+
+def _record(seq: int, ttft_ms: int, gaps_ms: list[int], ok: bool = True) -> RequestRecord:
+    t_send = 1_000 * MS
+    frames = [t_send + ttft_ms * MS]
+    for gap in gaps_ms:
+        frames.append(frames[-1] + gap * MS)
+    return RequestRecord(
+        run_id="r",
+        api="openai",
+        model="m",
+        user_class="Chat",
+        worker="w",
+        stage_index=0,
+        stage_users=1,
+        seq=seq,
+        wall_send_unix_ns=0,
+        t_send_ns=t_send,
+        t_end_ns=frames[-1] + MS,
+        t_first_ns=frames[0] if ok else None,
+        t_last_ns=frames[-1] if ok else None,
+        frame_times_ns=tuple(frames) if ok else (),
+        n_out=len(frames) if ok else 0,
+        n_out_source="usage",
+        ok=ok,
+        error_type=None if ok else "http_status",
+    )
+
+
+def _counts(llm: LlmStats) -> dict[str, int]:
+    return {row["name"]: row["count"] for row in table_rows(llm)}
+
+
+def test_a_request_logs_its_ttft_its_tpot_and_every_token_gap() -> None:
+    llm = LlmStats()
+    llm.add(_record(0, 200, [10, 20, 30]))
+    llm.add(_record(1, 400, []))  # one token: no ITL, no TPOT
+    llm.add(_record(2, 300, [10], ok=False))  # failed: nothing
+    assert _counts(llm) == {"TTFT": 2, "ITL": 3, "TPOT": 1}
+    rows = {row["name"]: row for row in table_rows(llm)}
+    assert rows["TTFT"]["min_ms"] == 200 and rows["TTFT"]["max_ms"] == 400
+    assert rows["ITL"]["avg_ms"] == 20 and rows["TPOT"]["avg_ms"] == 20
+    assert rows["ITL"]["p50_ms"] == 20 and rows["ITL"]["p99_ms"] == 30
+    assert llm.stats.total.num_requests == 0  # no "Aggregated" mixing of the three
+
+
+def test_workers_reports_merge_on_the_master_over_locusts_wire_format() -> None:
+    workers = [LlmStats(), LlmStats()]
+    for seq in range(10):
+        workers[seq % 2].add(_record(seq, 100 + 10 * seq, [5, 15]))
+    master, alone = LlmStats(), LlmStats()
+    for seq in range(10):
+        alone.add(_record(seq, 100 + 10 * seq, [5, 15]))
+    for worker in workers:
+        wire = Message("stats", {"llm": worker.report()}, "w").serialize()
+        master.merge(Message.unserialize(wire).data["llm"])
+        assert worker.report() == []  # a report carries what is new since the last one
+    assert _counts(master) == {"TTFT": 10, "ITL": 20, "TPOT": 10}
+    assert table_rows(master) == table_rows(alone)
+
+
+def test_clear_and_reset_forget_everything() -> None:
+    llm = LlmStats()
+    llm.add(_record(0, 100, [5]))
+    llm.reset()
+    assert _counts(llm) == {"TTFT": 0, "ITL": 0, "TPOT": 0}
+    llm.add(_record(1, 100, [5]))
+    llm.clear()
+    assert _counts(llm) == {"TTFT": 0, "ITL": 0, "TPOT": 0}
+
+
+def test_csv_rows_and_the_end_of_run_table() -> None:
+    llm = LlmStats()
+    assert [row[:3] for row in csv_rows(llm)] == [["LLM", n, 0] for n in ("TTFT", "ITL", "TPOT")]
+    llm.add(_record(0, 250, [12, 12]))
+    header, rows = csv_header(), csv_rows(llm)
+    assert all(len(row) == len(header) for row in rows)
+    ttft = dict(zip(header, rows[0], strict=True))
+    assert ttft["Name"] == "TTFT" and ttft["Count"] == 1 and ttft["Median (ms)"] == 250
+    assert ttft["Min (ms)"] == ttft["Max (ms)"] == 250 and ttft["99%"] == 250
+    lines = summary_lines(llm)
+    assert lines[0].startswith("LLM time percentiles")
+    assert [line.split()[1] for line in lines[3:6]] == ["ITL", "TPOT", "TTFT"]
