@@ -1,5 +1,5 @@
-"""loadgen's LLM stats beside Locust's: what one request logs, a worker's report over Locust's
-wire format, and the tables and CSV rows they give. Pure: no Locust runner."""
+"""Run by test_llm_stats.py in its own interpreter: loadgen's LLM stats beside Locust's, what
+one request logs, a worker's report over Locust's wire format, the tables and CSV rows."""
 
 from __future__ import annotations
 
