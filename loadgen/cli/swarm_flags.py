@@ -28,8 +28,9 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic from click
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
             return self.flag.typed(value)
-        except LoadgenError as exc:
-            self.fail(str(exc), param, ctx)
+        except LoadgenError as exc:  # click names the flag already
+            message = str(exc).removeprefix(self.flag.option)
+            self.fail(message.removeprefix(":").strip(), param, ctx)
 
 
 def _type(flag: Flag) -> Any:
