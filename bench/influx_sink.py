@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loadgen import schema  # noqa: E402
 from loadgen.records import RequestRecord  # noqa: E402
-from loadgen.sinks.influx import InfluxSink, PointLike, SinkReport  # noqa: E402
+from loadgen.sinks.influx import InfluxSink, PointLike  # noqa: E402
 from loadgen.sinks.influx_http import preflight  # noqa: E402
 from loadgen.sinks.influx_settings import InfluxSettings  # noqa: E402
+from loadgen.summary import SinkReport  # noqa: E402
 
 TAGS = schema.run_tags("bench", "sim", "m", "openai", "ChatUser")
 T0 = 1_770_000_000_000_000_000

@@ -20,7 +20,8 @@ import pytest
 from loadgen import schema
 from loadgen.line_protocol import LinePoint
 from loadgen.records import RequestRecord
-from loadgen.sinks.influx import InfluxSink, read_reports
+from loadgen.results import read_sink_reports
+from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_settings import InfluxSettings
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import LOOPBACK, free_port
@@ -142,7 +143,7 @@ def test_every_point_reaches_influxd(influxd: tuple[Influxd, str], tmp_path: Pat
     assert (report.written, report.spilled, report.dropped) == (3000, 0, 0)
     assert server.count(db, "llm_request", "seq") == 3000
     assert json.loads((tmp_path / "influx.json").read_text())["written"] == 3000
-    assert read_reports(tmp_path) == report
+    assert read_sink_reports(tmp_path) == report
     assert not (tmp_path / "influx-spool.lp").exists()
 
 

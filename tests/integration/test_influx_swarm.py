@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.sinks.influx import read_reports
+from loadgen.results import read_sink_reports
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 
@@ -71,6 +71,6 @@ def test_swarm_run_lands_every_request_in_influxd(
     assert server.count(db, "llm_interval", "requests") > 0
     kinds = server.rows(db, 'SHOW TAG VALUES FROM "llm_event" WITH KEY = "kind"')
     assert {"run_start", "run_end"} <= {r["value"] for r in kinds}
-    report = read_reports(results)
+    report = read_sink_reports(results)
     assert report is not None and report.dropped == 0 and report.spilled == 0
     assert report.written >= len(stored)

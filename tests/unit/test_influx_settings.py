@@ -15,9 +15,9 @@ from loadgen.cli.influx_options import (
     settings_from_options,
 )
 from loadgen.errors import LoadgenError
-from loadgen.sinks.influx import SinkReport
 from loadgen.sinks.influx_http import _outcome, detect_flavour
 from loadgen.sinks.influx_settings import InfluxSettings, settings_from
+from loadgen.summary import SinkReport
 
 TOKEN = "tok-SECRET-123"
 PASSWORD = "pw-SECRET-456"
