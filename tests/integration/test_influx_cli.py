@@ -15,8 +15,10 @@ import pytest
 
 from loadgen import schema
 from loadgen.records import RequestRecord
+from loadgen.results import META_FILE, write_json
 from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_settings import InfluxSettings
+from loadgen.summary import RunMeta
 from tests.fixtures.influx import ADMIN_PASSWORD, ADMIN_USER, Influxd
 from tests.fixtures.influx_v2_proxy import V2_ORG, V2Proxy
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd
@@ -43,12 +45,11 @@ def assert_one_line_exit_2(done: subprocess.CompletedProcess[str], *expected: st
 
 
 def run_dir(tmp_path: Path, n: int = 40) -> Path:
-    """A results directory as a swarm leaves it: run.json and requests.jsonl."""
+    """A results directory as a swarm leaves it: meta.json and requests.jsonl."""
     results = tmp_path / "run-cli"
     results.mkdir(parents=True)
-    (results / "run.json").write_text(
-        json.dumps({"run_id": "run-cli", "engine": "sim", "user_class": "ChatUser"})
-    )
+    meta = RunMeta("run-cli", engine="sim", user_class="ChatUser")
+    write_json(results / META_FILE, meta.to_dict())
     with (results / "requests.jsonl").open("w") as f:
         for i in range(n):
             f.write(json.dumps(record(i).to_dict()) + "\n")
@@ -111,7 +112,7 @@ def test_wrong_v2_token(influx_v2: tuple[V2Proxy, str], tmp_path: Path) -> None:
 def test_import_after_the_fact_matches_live_points(
     influxd: tuple[Influxd, str], tmp_path: Path
 ) -> None:
-    """Import lands in the live run's series (tags from run.json), so nothing is doubled."""
+    """Import lands in the live run's series (tags from meta.json), so nothing is doubled."""
     server, db = influxd
     results = run_dir(tmp_path)
     s = InfluxSettings(url=server.url, flavour="v1", db=db)
