@@ -26,7 +26,7 @@ def parse_users(text: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Level:
+class PlannedLevel:
     """One load level, times relative to the start of the run."""
 
     index: int
@@ -67,7 +67,7 @@ class StepPlan:
     def total_s(self) -> float:
         return self.step_time_s * len(self.users)
 
-    def level_at(self, elapsed_s: float) -> Level | None:
+    def level_at(self, elapsed_s: float) -> PlannedLevel | None:
         """The level running `elapsed_s` into the run, with its steady window; None once the
         plan is over."""
         if elapsed_s < 0 or elapsed_s >= self.total_s:
@@ -79,4 +79,4 @@ class StepPlan:
         end_s = start_s + self.step_time_s
         ramp_s = abs(users - previous) / self.rate
         window_start_s = min(start_s + max(self.warmup_s, ramp_s), end_s)
-        return Level(index, users, start_s, window_start_s, end_s)
+        return PlannedLevel(index, users, start_s, window_start_s, end_s)

@@ -39,13 +39,13 @@ from loadgen.swarm.conductor import Conductor
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.intervals import IntervalCounter
 from loadgen.swarm.options import SwarmSettings
-from loadgen.swarm.session import Session, StageState, worker_id
+from loadgen.swarm.session import LevelState, Session, worker_id
 
 SHIP_INTERVAL_S = 1.0
 DRAIN_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records
 _sessions: list[Session] = []
 _installed: list[bool] = []
-_stage = StageState()
+_stage = LevelState()
 
 
 def _add_options(parser: Any, **_kwargs: Any) -> None:

@@ -44,7 +44,7 @@ class LLMRequestError(Exception):
 
 
 @dataclass
-class StageState:
+class LevelState:
     """The load level requests are sent in (updated by the tracker or the master's message)."""
 
     index: int = 0
@@ -65,14 +65,14 @@ class Session:
         environment: Any,
         settings: SwarmSettings,
         context: RunContext,
-        stage: StageState | None = None,
+        stage: LevelState | None = None,
     ) -> None:
         self.environment = environment
         self.settings = settings
         self.context = context
         self.worker = worker_id()
         self.backend: WireBackend = backend_for(context.api)
-        self.stage = stage or StageState()
+        self.stage = stage or LevelState()
         self._seq = itertools.count()
         self._users = itertools.count()
         self._arrivals: PoissonArrivals | None = None
