@@ -13,6 +13,7 @@ from loadgen.swarm.llm_stats import (
     summary_lines,
     table_rows,
 )
+from tests.unit.test_timing import record
 
 MS = 1_000_000
 
@@ -22,23 +23,15 @@ def _record(seq: int, ttft_ms: int, gaps_ms: list[int], ok: bool = True) -> Requ
     frames = [t_send + ttft_ms * MS]
     for gap in gaps_ms:
         frames.append(frames[-1] + gap * MS)
-    return RequestRecord(
-        run_id="r",
-        api="openai",
-        model="m",
-        user_class="Chat",
-        worker="w",
-        stage_index=0,
-        stage_users=1,
+    return record(
         seq=seq,
-        wall_send_unix_ns=0,
         t_send_ns=t_send,
         t_end_ns=frames[-1] + MS,
         t_first_ns=frames[0] if ok else None,
+        t_first_output_ns=frames[0] if ok else None,
         t_last_ns=frames[-1] if ok else None,
         frame_times_ns=tuple(frames) if ok else (),
         n_out=len(frames) if ok else 0,
-        n_out_source="usage",
         ok=ok,
         error_type=None if ok else "http_status",
     )
