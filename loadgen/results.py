@@ -256,12 +256,15 @@ def read_sidecar(results_dir: Path) -> list[SidecarSample]:
 
 class SidecarTail:
     """Reads sidecar.jsonl as it grows: each `read()` returns the samples of the complete
-    lines appended since the last one, so a run reads every line once."""
+    lines appended since the last one, so a run reads every line once. A line that is not a
+    sample, or a file that cannot be read, costs those samples only: `problems` says which."""
 
     def __init__(self, results_dir: Path) -> None:
         self.path = results_dir / SIDECAR_FILE
         self._offset = 0
+        self._lines = 0
         self.samples: list[SidecarSample] = []
+        self.problems: list[str] = []
 
     def read(self) -> list[SidecarSample]:
         """Every sample so far; a line being written is left for the next call."""
@@ -271,21 +274,31 @@ class SidecarTail:
                 chunk = f.read()
         except FileNotFoundError:
             return self.samples
+        except OSError as exc:
+            self.problems.append(f"{self.path}: {exc.strerror or exc}")
+            return self.samples
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self._offset += len(complete)
         for text in complete.decode("utf-8", errors="replace").splitlines():
-            sample = _tail_sample(text)
-            if sample is not None:
-                self.samples.append(sample)
+            self._lines += 1
+            self._add(text)
         return self.samples
 
-
-def _tail_sample(text: str) -> SidecarSample | None:
-    try:
-        data = json.loads(text)
-        return parse_sidecar_line(data) if isinstance(data, dict) else None
-    except (ValueError, TypeError):
-        return None  # a line the sidecar could not finish: not a sample
+    def _add(self, text: str) -> None:
+        if not text.strip():
+            return
+        where = f"{self.path}:{self._lines}"
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                self.problems.append(f"{where}: expected a JSON object")
+                return
+            sample = parse_sidecar_line(data)
+        except (ValueError, TypeError) as exc:
+            self.problems.append(f"{where}: not a sidecar sample ({exc})")
+            return
+        if sample is not None:
+            self.samples.append(sample)
 
 
 # InfluxDB sink reports --------------------------------------------------------------------

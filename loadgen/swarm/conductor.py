@@ -145,6 +145,8 @@ class Conductor:
         )
         self.collector.close()
         write_summary(self.collector.results_dir, summary)
+        for problem in self._sidecar.problems:  # those samples are missing from VRAM/RSS
+            print(f"loadgen: sidecar samples ignored: {problem}", file=sys.stderr, flush=True)
         if os.environ.get(CHILD_ENV) != "1":
             print(format_table(summary), flush=True)
             print(f"results: {self.collector.results_dir}", flush=True)

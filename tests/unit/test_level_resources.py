@@ -126,3 +126,21 @@ def test_the_tail_reads_each_complete_line_once(tmp_path: Path) -> None:
     assert tail.read() == [_gpu(1, GB), second]
     assert tail.read() == [_gpu(1, GB), second]  # nothing new, nothing twice
     sink.close()
+
+
+def test_the_tail_names_each_line_that_is_not_a_sample(tmp_path: Path) -> None:
+    sink = SidecarLog(tmp_path, "r")
+    sink.write([_gpu(1, GB)])
+    with (tmp_path / "sidecar.jsonl").open("a") as f:
+        f.write("not json\n[1]\n")
+    sink.write([_gpu(2, GB)])
+    tail = SidecarTail(tmp_path)
+    assert tail.read() == [_gpu(1, GB), _gpu(2, GB)]  # the good lines around them still count
+    assert len(tail.problems) == 2
+    assert tail.problems[0].endswith(
+        "sidecar.jsonl:2: not a sidecar sample (Expecting value: line 1 column 1 (char 0))"
+    )
+    assert tail.problems[1].endswith("sidecar.jsonl:3: expected a JSON object")
+    tail.read()
+    assert len(tail.problems) == 2  # each line is read, and reported, once
+    sink.close()
