@@ -70,10 +70,6 @@ class RunSpec:
     influx: InfluxSettings | None = None  # after preflight (flavour detected)
 
 
-def duration_opt_s(opts: dict[str, Any], flag: str) -> float:
-    return seconds_of(opts, flag)
-
-
 def _plan(opts: dict[str, Any]) -> tuple[StepPlan, float | None]:
     levels = parse_users(opts["users"])
     rate = opts["rate"]
@@ -85,8 +81,8 @@ def _plan(opts: dict[str, Any]) -> tuple[StepPlan, float | None]:
         raise LoadgenError("--max-concurrency only applies with --rate (open loop)")
     if any(a == b for a, b in itertools.pairwise(levels)):
         raise LoadgenError("--users: consecutive levels must differ")
-    length = duration_opt_s(opts, "step-time" if len(levels) > 1 else "run-time")
-    plan = StepPlan(levels, length, duration_opt_s(opts, "warmup"), opts["spawn_rate"])
+    length = seconds_of(opts, "step-time" if len(levels) > 1 else "run-time")
+    plan = StepPlan(levels, length, seconds_of(opts, "warmup"), opts["spawn_rate"])
     return plan, rate
 
 
@@ -231,7 +227,7 @@ def swarm(**opts: Any) -> None:
     """Run chat users against an engine headless; exit 1 if an SLO is breached or the load
     generator was saturated (see --allow-saturated)."""
     spec = check_inputs(opts)
-    sidecar = check_sidecar(opts, duration_opt_s(opts, "sidecar-interval"))
+    sidecar = check_sidecar(opts, seconds_of(opts, "sidecar-interval"))
     scale_out = master_args(opts)
     with target(opts) as info:
         argv = locust_argv(opts, spec, info, headless=True) + scale_out

@@ -10,14 +10,13 @@ from loadgen.cli.swarm import (
     USER_CLASS,
     check_inputs,
     child_env,
-    duration_opt_s,
     gate,
     locust_argv,
     run_child,
     target,
 )
 from loadgen.cli.swarm_flags import options_for
-from loadgen.flags import UI
+from loadgen.flags import UI, seconds_of
 from loadgen.run.run_end import finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 
@@ -30,7 +29,7 @@ def ui(**opts: Any) -> None:
     """Open Locust's web UI with loadgen's LLM tab; Ctrl-C ends it and writes the results."""
     opts["slo"] = ()
     spec = check_inputs(opts)
-    sidecar = check_sidecar(opts, duration_opt_s(opts, "sidecar-interval"))
+    sidecar = check_sidecar(opts, seconds_of(opts, "sidecar-interval"))
     with target(opts) as info:
         argv = locust_argv(opts, spec, info, headless=False)
         argv += ["--web-host", "127.0.0.1"]  # --web-port: a to_child flag of loadgen/flags.py
