@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from loadgen.errors import LoadgenError
+from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS
 from loadgen.levels import Level, ResourceSeries
 from loadgen.stats import LevelSamples
 
@@ -161,8 +162,8 @@ class GeneratorVerdict:
 
     saturated: bool = False
     saturated_workers: list[str] = field(default_factory=list)
-    cpu_threshold_pct: float = 90.0
-    sustained_intervals: int = 2
+    cpu_threshold_pct: float = SATURATED_CPU_PCT
+    sustained_intervals: int = SATURATED_INTERVALS
     lost_workers: list[str] = field(default_factory=list)
     lost_reasons: dict[str, str] = field(default_factory=dict)
     workers: dict[str, WorkerVerdict] = field(default_factory=dict)
