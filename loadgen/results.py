@@ -33,6 +33,7 @@ META_FILE = "meta.json"
 SIDECAR_FILE = "sidecar.jsonl"
 SIDECAR_LOG = "sidecar.log"  # the sidecar child's stdout and stderr
 CSV_PREFIX = "locust"  # Locust writes locust_stats.csv, locust_failures.csv, ...
+LLM_CSV_SUFFIX = "_llm_stats.csv"  # loadgen's TTFT/ITL/TPOT beside them: locust_llm_stats.csv
 INFLUX_SPOOL_FILE = "influx-spool.lp"  # points InfluxDB did not take, for `loadgen replay`
 INFLUX_REJECTED_FILE = "influx-rejected.lp"  # points the server refused as malformed (HTTP 400)
 INFLUX_SPOOL_GLOB = "*influx-spool*.lp"

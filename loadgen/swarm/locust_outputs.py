@@ -16,10 +16,10 @@ from typing import Any
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, console_logger
 
+from loadgen.results import LLM_CSV_SUFFIX
 from loadgen.swarm.llm_stats import LlmStats, csv_header, csv_rows, summary_lines
 
 REPORT_KEY = "loadgen_llm_stats"  # in a worker's Locust "stats" message
-LLM_CSV_SUFFIX = "_llm_stats.csv"  # next to Locust's <prefix>_stats.csv
 _by_environment: weakref.WeakKeyDictionary[Any, LlmStats] = weakref.WeakKeyDictionary()
 
 
