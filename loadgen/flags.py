@@ -24,7 +24,7 @@ SATURATED_CPU_PCT = 90.0  # a worker's process CPU (100 = one core) at or above 
 SATURATED_INTERVALS = 2  # ... for this many consecutive intervals: saturated (run/health.py)
 INFLUX_FLAVOURS: tuple[str, ...] = ("v1", "v2", "auto")
 # InfluxDB's flags --influx-NAME: NAME -> environment variable (docs/influxdb.md); the settings
-# (sinks/influx_settings.py, as ENV_VARS) read the same names.
+# (sinks/influx_settings.py) read the same names.
 INFLUX_ENV_VARS: dict[str, str] = {
     "url": "INFLUX_URL",
     "flavour": "INFLUX_FLAVOUR",

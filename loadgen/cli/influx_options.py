@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from loadgen.cli.swarm_flags import click_option
-from loadgen.flags import INFLUX_FLAGS, child_argv, child_secrets
-from loadgen.sinks.influx_settings import ENV_VARS, InfluxSettings, settings_from
+from loadgen.flags import INFLUX_ENV_VARS, INFLUX_FLAGS, child_argv, child_secrets
+from loadgen.sinks.influx_settings import InfluxSettings, settings_from
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -18,7 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def influx_options(func: F) -> F:
     """Add `--influx-url`, `--influx-flavour`, ... (each also read from INFLUX_*) to a command.
 
-    The flags are loadgen/flags.py's INFLUX_FLAGS (named by ENV_VARS). The command receives
+    The flags are loadgen/flags.py's INFLUX_FLAGS (named by INFLUX_ENV_VARS). The command receives
     them as `influx_url`, `influx_flavour`, ...; turn them into settings with
     `settings_from_options(kwargs)`.
     """
@@ -32,13 +32,13 @@ def settings_from_options(options: Mapping[str, Any]) -> InfluxSettings | None:
 
     Raises LoadgenError (exit 2) for incomplete settings, e.g. v2 without a token.
     """
-    values = {name: options.get(f"influx_{name}") for name in ENV_VARS}
+    values = {name: options.get(f"influx_{name}") for name in INFLUX_ENV_VARS}
     return settings_from(values)
 
 
 def influx_values(settings: InfluxSettings | None) -> dict[str, Any]:
     """The settings as the table's `influx_*` values (all None when InfluxDB is off)."""
-    return {f"influx_{name}": getattr(settings, name, None) for name in ENV_VARS}
+    return {f"influx_{name}": getattr(settings, name, None) for name in INFLUX_ENV_VARS}
 
 
 def locust_args(settings: InfluxSettings) -> list[str]:

@@ -15,9 +15,6 @@ from loadgen.errors import LoadgenError
 from loadgen.flags import INFLUX_ENV_VARS, INFLUX_FLAVOURS, INFLUX_SECRETS
 
 Flavour = Literal["v1", "v2", "auto"]
-FLAVOURS = INFLUX_FLAVOURS
-ENV_VARS = INFLUX_ENV_VARS  # flag/option name -> environment variable (declared with the flags)
-SECRET_NAMES = INFLUX_SECRETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +72,7 @@ class InfluxSettings:
         """The settings as a dict for metadata and summaries; secrets show only whether set."""
         data = dataclasses.asdict(self)
         data["url"] = self.display_url
-        for name in SECRET_NAMES:
+        for name in INFLUX_SECRETS:
             data[name] = "***" if data[name] else ""
         return data
 
@@ -95,7 +92,7 @@ def settings_from(
     env = env or {}
     merged = {
         name: values.get(name) if values.get(name) not in (None, "") else env.get(var, "")
-        for name, var in ENV_VARS.items()
+        for name, var in INFLUX_ENV_VARS.items()
     }
     url = str(merged["url"] or "").strip()
     if not url:
@@ -103,9 +100,9 @@ def settings_from(
     if not url.startswith(("http://", "https://")):
         raise LoadgenError(f"--influx-url must start with http:// or https://, got {url!r}")
     flavour = str(merged["flavour"] or "auto").lower()
-    if flavour not in FLAVOURS:
+    if flavour not in INFLUX_FLAVOURS:
         raise LoadgenError(f"--influx-flavour must be one of v1, v2, auto; got {flavour!r}")
-    extra = {k: v for k, v in values.items() if k not in ENV_VARS and v is not None}
+    extra = {k: v for k, v in values.items() if k not in INFLUX_ENV_VARS and v is not None}
     kwargs = {k: str(v) for k, v in merged.items() if k not in ("url", "flavour")}
     settings = InfluxSettings(url=url.rstrip("/"), flavour=flavour, **kwargs, **extra)  # type: ignore[arg-type]
     check_complete(settings)
@@ -119,7 +116,7 @@ def check_complete(settings: InfluxSettings) -> None:
     if settings.flavour == "v2":
         missing = [n for n in ("token", "org", "bucket") if not getattr(settings, n)]
         if missing:
-            flags = ", ".join(f"--influx-{n} ({ENV_VARS[n]})" for n in missing)
+            flags = ", ".join(f"--influx-{n} ({INFLUX_ENV_VARS[n]})" for n in missing)
             raise LoadgenError(f"InfluxDB v2 needs {flags}")
     if settings.flavour == "auto" and not (settings.db or settings.bucket):
         raise LoadgenError("InfluxDB needs --influx-db (v1) or --influx-bucket (v2)")

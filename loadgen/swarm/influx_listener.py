@@ -19,12 +19,13 @@ from locust.runners import WorkerRunner
 
 from loadgen import schema
 from loadgen.errors import LoadgenError
+from loadgen.flags import INFLUX_ENV_VARS
 from loadgen.line_protocol import LinePoint
 from loadgen.records import RequestRecord
 from loadgen.results import INFLUX_SPOOL_FILE, influx_report_file
 from loadgen.sinks.influx import InfluxSink
 from loadgen.sinks.influx_http import preflight
-from loadgen.sinks.influx_settings import ENV_VARS, InfluxSettings
+from loadgen.sinks.influx_settings import InfluxSettings
 from loadgen.sinks.influx_settings import settings_from as _settings_from
 from loadgen.summary import SinkReport
 from loadgen.swarm import events
@@ -50,7 +51,7 @@ class InfluxListener:
     def configured(self) -> InfluxSettings | None:
         """Settings from the options (the master's, on a worker) and INFLUX_*; no I/O."""
         options = getattr(self.environment, "parsed_options", None)
-        values = {name: getattr(options, f"influx_{name}", None) for name in ENV_VARS}
+        values = {name: getattr(options, f"influx_{name}", None) for name in INFLUX_ENV_VARS}
         return _settings_from(values, os.environ)
 
     def check(self) -> None:
