@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from loadgen.errors import LoadgenError
 from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS
-from loadgen.levels import Level, ResourceSeries
+from loadgen.levels import Level, ResourceSeries, first_window
 from loadgen.stats import LevelSamples
 
 NS_PER_S = 1_000_000_000
@@ -260,6 +260,21 @@ class RunSummary:
             "output_tokens": sum(level.output_tokens for level in self.levels),
             "window_s": sum(level.window_s for level in self.levels),
         }
+
+    def levels_with(self, series: ResourceSeries) -> tuple[LevelSummary, ...]:
+        """The levels with VRAM and RSS from a sidecar's series, idle read before the run's
+        first steady window (for a sidecar that ran beside the swarm rather than by it)."""
+        windows = [
+            (start, end)
+            for lv in self.levels
+            if (start := lv.window_start_unix_ns) is not None
+            and (end := lv.window_end_unix_ns) is not None
+        ]
+        first = first_window(self.stages) or min(windows, default=None)
+        if first is None:
+            return self.levels
+        run_start = self.stages[0].start_unix_ns if self.stages else first[0]
+        return tuple(with_resources(self.levels, series, run_start, first))
 
     @property
     def started(self) -> bool:

@@ -12,10 +12,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from loadgen.levels import ResourceSeries, first_window
+from loadgen.levels import ResourceSeries
 from loadgen.records import GpuSample, ProcessSample
 from loadgen.results import read_requests, read_sidecar, read_summary
-from loadgen.summary import LevelSummary, with_resources
+from loadgen.summary import LevelSummary
 
 MIB = 1 << 20
 GB = 1e9
@@ -91,9 +91,7 @@ def generator_cpu(run: Path, levels: tuple[LevelSummary, ...]) -> dict[int, floa
 
 def mode_table(run: Path) -> list[str]:
     summary = read_summary(run)
-    first = first_window(summary.stages) or (0, 0)
-    series = ResourceSeries.of(read_sidecar(run))
-    levels = with_resources(summary.levels, series, summary.stages[0].start_unix_ns, first)
+    levels = summary.levels_with(ResourceSeries.of(read_sidecar(run)))
     cpu = generator_cpu(run, summary.levels)
     lines = [
         "| users | tok/s | TTFT p50 / p95 ms | TPOT p50 ms | VRAM idle / peak GB "

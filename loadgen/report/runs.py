@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loadgen.errors import LoadgenError
-from loadgen.levels import ResourceSeries, first_window
+from loadgen.levels import ResourceSeries
 from loadgen.records import RequestRecord
 from loadgen.results import read_requests, read_sidecar, read_summary
-from loadgen.summary import LevelSummary, RunSummary, with_resources
+from loadgen.summary import LevelSummary, RunSummary
 from loadgen.timing import ttft_ms
 
 
@@ -87,20 +87,9 @@ def _label_for(run: RunData, key: str) -> str:
 def _with_vram(root: Path, summary: RunSummary) -> list[LevelSummary]:
     """The levels, with VRAM and RSS from sidecar.jsonl when summary.json did not carry them
     (a sidecar run beside the swarm rather than by it)."""
-    levels = list(summary.levels)
-    if all(lv.vram_peak_bytes is not None for lv in levels):
-        return levels
-    windows = [
-        (lv.window_start_unix_ns, lv.window_end_unix_ns)
-        for lv in levels
-        if lv.window_start_unix_ns is not None and lv.window_end_unix_ns is not None
-    ]
-    first = first_window(summary.stages) or min(windows, default=None)
-    if first is None:
-        return levels
-    run_start = summary.stages[0].start_unix_ns if summary.stages else first[0]
-    series = ResourceSeries.of(read_sidecar(root))
-    return with_resources(levels, series, run_start, first)
+    if all(lv.vram_peak_bytes is not None for lv in summary.levels):
+        return list(summary.levels)
+    return list(summary.levels_with(ResourceSeries.of(read_sidecar(root))))
 
 
 def _ttft_points(records: Sequence[RequestRecord]) -> tuple[TtftPoint, ...]:
