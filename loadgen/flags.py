@@ -6,6 +6,7 @@ Pure: click options (loadgen/cli/swarm_flags.py) and Locust's parser arguments
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ DEFAULT_CLIENT = "fast"  # bench/client_cost.py: less CPU per streamed token, sa
 DEFAULT_MASTER_PORT = 5557
 SATURATED_CPU_PCT = 90.0  # a worker's process CPU (100 = one core) at or above this is busy
 SATURATED_INTERVALS = 2  # ... for this many consecutive intervals: saturated (run/health.py)
+SATURATED_LAG_MS = 50.0  # a worker whose event-loop lag p99 is above this is late (run/health.py)
+MAX_ERROR_RATE = 0.05  # the default error gate of every level: error_rate <= this
 INFLUX_FLAVOURS: tuple[str, ...] = ("v1", "v2", "auto")
 # InfluxDB's flags --influx-NAME: NAME -> environment variable (docs/influxdb.md); the settings
 # (sinks/influx_settings.py) read the same names.
@@ -46,11 +49,19 @@ def parse_duration_s(text: str, flag: str = "duration") -> float:
     """'90', '90s', '1m30s', '250ms' or '1h' -> seconds; anything else is bad input."""
     value = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
+        return finite(float(value), flag)
     parts = _SPAN_RE.findall(value)
     if not parts or "".join(n + u for n, u in parts) != value:
         raise LoadgenError(f"{flag}: cannot read {text!r} as a duration (e.g. 30s, 2m, 1m30s)")
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+    return finite(sum(float(n) * _UNIT_S[u] for n, u in parts), flag)
+
+
+def finite(value: float, what: str) -> float:
+    """`value` if it is a finite number; LoadgenError otherwise (the one rule for NaN and
+    infinity, for every number of every command)."""
+    if not math.isfinite(value):
+        raise LoadgenError(f"{what}: {value!r} is not a finite number")
+    return value
 
 
 def env_name(name: str) -> str:
@@ -118,6 +129,8 @@ class Flag:
             raise LoadgenError(f"{self.option}: {value!r} is not one of {', '.join(self.choices)}")
         if not isinstance(value, int | float) or isinstance(value, bool):
             return value
+        if not math.isfinite(value):
+            raise LoadgenError(f"{self.option}: {value!r} is not a finite number")
         unit = " s" if self.kind == "duration" else ""
         if self.min is not None and self.max is not None and not self.min <= value <= self.max:
             bounds = f"between {self.min:g} and {self.max:g}{unit}"
@@ -199,6 +212,8 @@ _LOAD: tuple[Flag, ...] = (
          " (default 64)", _on("swarm ui"), min=1),
     Flag("results", "str", None, "results directory (default results/<run_id>)",
          _on("swarm ui locust"), to_child=True),
+    Flag("overwrite", "switch", False, "reuse a non-empty --results directory (its files are"
+         " replaced)", _on("swarm ui locust"), to_child=True),
     Flag("engine", "str", None, "engine label for the results (default: detected)",
          _on("swarm ui locust"), to_child=True),
     Flag("processes", "int", None, "Locust worker processes on this machine", _on("swarm ui"),
@@ -253,6 +268,9 @@ _SCALE_OUT: tuple[Flag, ...] = (
          _on("swarm"), min=1, max=65535),
     Flag("worker-wait", "duration", 120.0, "--master: give up (exit 2) if the workers have not"
          " joined by then", _on("swarm"), min=1),
+    Flag("saturation-lag-ms", "float", SATURATED_LAG_MS, "a worker whose event-loop lag p99 is"
+         f" above this for {SATURATED_INTERVALS} intervals is saturated", _on("swarm locust"),
+         to_child=True, min=0, min_open=True),
     Flag("allow-saturated", "switch", False, "exit 0 even if the load generator was saturated"
          " (it is still reported)", _on("swarm")),
     Flag("saturation-cpu-pct", "float", SATURATED_CPU_PCT, "a worker at or above this CPU %"
@@ -281,6 +299,8 @@ _UI: tuple[Flag, ...] = (
 )
 
 _GATE: tuple[Flag, ...] = (
+    Flag("max-error-rate", "float", MAX_ERROR_RATE, "error gate of every level: fail (exit 1) if"
+         " error_rate is above this (1: off)", _on("swarm"), min=0, max=1),
     Flag("slo", "str", (), "objective per level, repeatable: ttft_p95_ms<=500", _on("swarm"),
          multiple=True),
 )
