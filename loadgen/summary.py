@@ -247,6 +247,9 @@ class RunSummary:
     requests_recorded: int = 0
     generator: GeneratorVerdict | None = None
     influx: SinkReport | None = None  # None: InfluxDB was off
+    complete: bool = True  # False: the run was cut short (interrupted, killed, disk full)
+    end_reason: str = ""  # why it is incomplete, one line ("" when complete)
+    engine_unreachable_unix_ns: int | None = None  # the engine stopped answering from then on
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -290,6 +293,9 @@ class RunSummary:
             "engine": self.meta.engine,
             "stages": [level.to_dict() for level in self.stages],
             "requests_recorded": self.requests_recorded,
+            "complete": self.complete,
+            "end_reason": self.end_reason,
+            "engine_unreachable_unix_ns": self.engine_unreachable_unix_ns,
         }
         if self.generator is not None:
             data["generator"] = dataclasses.asdict(self.generator)
@@ -312,4 +318,7 @@ class RunSummary:
             requests_recorded=int(data.get("requests_recorded", 0)),
             generator=None if generator is None else GeneratorVerdict.from_dict(generator),
             influx=None if influx is None else build(SinkReport, influx),
+            complete=bool(data.get("complete", True)),
+            end_reason=str(data.get("end_reason", "")),
+            engine_unreachable_unix_ns=data.get("engine_unreachable_unix_ns"),
         )
