@@ -64,6 +64,17 @@ def finite(value: float, what: str) -> float:
     return value
 
 
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+def run_id(text: str, what: str = "--run-id") -> str:
+    """`text` if it can name a results directory: letters, digits, '.', '_' and '-', not '.'
+    or '..' (the one rule of swarm, locust and sidecar); LoadgenError otherwise."""
+    if not _RUN_ID_RE.fullmatch(text) or text in (".", ".."):
+        raise LoadgenError(f"{what}: use letters, digits, '.', '_' and '-' only, got {text!r}")
+    return text
+
+
 def env_name(name: str) -> str:
     """The environment variable of a flag that declares none: --think-time -> LOADGEN_THINK_TIME."""
     return "LOADGEN_" + name.upper().replace("-", "_")
@@ -182,6 +193,8 @@ _TARGET: tuple[Flag, ...] = (
          _on("swarm ui"), to_child=True),  # Locust's own --host
     Flag("sim", "str", None, "start `loadgen sim --profile SIM` and target it", _on("swarm ui")),
     Flag("sim-faults", "str", "", "faults for --sim (see `loadgen sim --help`)", _on("swarm ui")),
+    Flag("sim-models", "str", "", "--sim: serve only these models, e.g. m1,m2 (others: 404)",
+         _on("swarm ui")),
     Flag("sim-truth", "path", None, "--sim: write the simulator's ground-truth JSONL here",
          _on("swarm ui")),
     Flag("api", "choice", "auto", "wire protocol (auto: probe the server)",

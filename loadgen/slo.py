@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from loadgen.errors import LoadgenError
+from loadgen.flags import finite
 from loadgen.summary import LevelSummary
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -54,7 +55,7 @@ def parse_slo(expression: str) -> Slo:
     if metric not in METRICS:
         raise LoadgenError(f"unknown --slo metric {metric!r}; valid: {', '.join(METRICS)}")
     try:
-        threshold = float(raw)
+        threshold = finite(float(raw), f"bad --slo {expression!r}")
     except ValueError:
         raise LoadgenError(f"bad --slo {expression!r}: {raw!r} is not a number") from None
     return Slo(metric, op, threshold)

@@ -12,6 +12,10 @@ from typing import Any, Protocol
 
 from loadgen.records import ErrorType, OllamaTimings, TokenSource
 
+# The header of loadgen's one preflight request before a run (run/preflight.py): the simulator
+# serves it but leaves it out of its truth file and fault draws; real engines ignore it.
+PREFLIGHT_HEADER = "X-Loadgen-Preflight"
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from loadgen.errors import LoadgenError
-from loadgen.flags import seconds_of
-
-_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
+from loadgen.flags import run_id, seconds_of
 
 
 def master_args(opts: dict[str, Any]) -> list[str]:
     """Locust's master flags (checked: one line, exit 2 on bad input); [] unless --master."""
-    run_id = opts.get("run_id")
-    if run_id is not None and not _RUN_ID.fullmatch(run_id):
-        raise LoadgenError(f"--run-id: use letters, digits, '.', '_' and '-' only, got {run_id!r}")
+    if opts.get("run_id") is not None:
+        run_id(opts["run_id"])
     if not opts["master"]:
         if opts["expect_workers"] is not None:
             raise LoadgenError("--expect-workers needs --master")

@@ -14,7 +14,10 @@ from typing import Any
 import click
 
 from loadgen.cli.influx_options import influx_options, settings_from_options
+from loadgen.cli.swarm_flags import click_option
 from loadgen.errors import LoadgenError
+from loadgen.flags import SIDECAR, Flag
+from loadgen.flags import run_id as flag_run_id
 from loadgen.results import SidecarLog
 from loadgen.sidecar.influx_out import InfluxSampleSink
 from loadgen.sidecar.runner import SampleSink, Sidecar, Sources, open_sources
@@ -28,17 +31,20 @@ def _echo_err(message: str) -> None:
     click.echo(_PREFIX + message, err=True)
 
 
+_SIDECAR = frozenset({SIDECAR})
+# Its numbers, checked by the flag table's one rule (loadgen/flags.py: ranges, NaN, infinity).
+INTERVAL = Flag("interval", "duration", 1.0, "Time between samples (0.1s = 10 Hz).", _SIDECAR,
+                env="LOADGEN_SIDECAR_INTERVAL", min=0.01, max=3600)  # fmt: skip
+DURATION = Flag("duration", "duration", None, "Stop after this long [default: until"
+                " SIGTERM/SIGINT].", _SIDECAR, min=0, min_open=True)  # fmt: skip
+PID = Flag("pid", "int", None, "The engine's root process id.", _SIDECAR, min=1)
+
+
 def _check(
-    interval_s: float,
-    duration_s: float | None,
-    pid: int | None,
-    process_name: str | None,
-    engine_url: str | None,
+    run_id: str | None, pid: int | None, process_name: str | None, engine_url: str | None
 ) -> None:
-    if not 0.01 <= interval_s <= 3600:
-        raise LoadgenError(f"--interval must be between 0.01 and 3600 s, got {interval_s}")
-    if duration_s is not None and duration_s <= 0:
-        raise LoadgenError(f"--duration must be positive, got {duration_s}")
+    if run_id is not None:
+        flag_run_id(run_id)  # the swarm's rule: it names a directory under results/
     if pid is not None and process_name:
         raise LoadgenError("give --pid or --process-name, not both")
     if engine_url:
@@ -67,23 +73,9 @@ def _stop_on_signals() -> threading.Event:
     envvar="LOADGEN_RESULTS",
     help="Results directory [default: results/<run_id>].",
 )
-@click.option(
-    "--interval",
-    "interval_s",
-    type=float,
-    default=1.0,
-    show_default=True,
-    envvar="LOADGEN_SIDECAR_INTERVAL",
-    help="Seconds between samples (0.1 = 10 Hz).",
-)
-@click.option(
-    "--duration",
-    "duration_s",
-    type=float,
-    default=None,
-    help="Stop after this many seconds [default: until SIGTERM/SIGINT].",
-)
-@click.option("--pid", type=int, default=None, help="The engine's root process id.")
+@click_option(INTERVAL)
+@click_option(DURATION, envvar=False)
+@click_option(PID, envvar=False)
 @click.option(
     "--process-name",
     default=None,
@@ -112,8 +104,8 @@ def _stop_on_signals() -> threading.Event:
 def sidecar(
     run_id: str | None,
     results: Path | None,
-    interval_s: float,
-    duration_s: float | None,
+    interval: float,
+    duration: float | None,
     pid: int | None,
     process_name: str | None,
     engine_url: str | None,
@@ -123,7 +115,8 @@ def sidecar(
     **influx: Any,
 ) -> None:
     """Sample VRAM, GPU load, the engine's RAM/CPU and engine state into <results>/sidecar.jsonl."""
-    _check(interval_s, duration_s, pid, process_name, engine_url)
+    interval_s, duration_s = interval, duration  # seconds (durations: '500ms', '2m', 90)
+    _check(run_id, pid, process_name, engine_url)
     run_id = run_id or time.strftime("sidecar-%Y%m%d-%H%M%S")
     results = results or Path("results") / run_id
     settings = settings_from_options(influx)

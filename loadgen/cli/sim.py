@@ -6,8 +6,34 @@ from pathlib import Path
 
 import click
 
+from loadgen.cli.swarm_flags import click_option
+from loadgen.errors import LoadgenError
+from loadgen.flags import Flag
 from loadgen.sim.faults import FAULT_HELP, parse_faults
 from loadgen.sim.profiles import builtin_names, load_profile
+
+_SIM = frozenset({"sim"})
+# Its numbers, checked by the flag table's one rule (loadgen/flags.py: ranges, NaN, infinity).
+PORT = Flag("port", "int", 8000, "TCP port (0 picks a free one; the listening line tells which).",
+            _SIM, min=0, max=65535)  # fmt: skip
+SEED = Flag("seed", "int", 0, "Seed of fault draws and of generated text.", _SIM)
+TIME_SCALE = Flag("time-scale", "float", 1.0, "Multiply every simulated duration (0.25 = four"
+                  " times faster than real).", _SIM, min=0.001)  # fmt: skip
+MODELS_HELP = (
+    "Serve only these models (comma-separated, e.g. m1,m2): /v1/models and /api/tags list them"
+    " and a request for any other gets the engine's 404 [default: any model, listed as the"
+    " profile's]."
+)
+
+
+def parse_models(text: str) -> tuple[str, ...]:
+    """'m1,m2' -> ('m1', 'm2'); '' -> () (any model); an empty name is bad input."""
+    if not text.strip():
+        return ()
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise LoadgenError(f"--models: an empty model name in {text!r}")
+    return names
 
 
 @click.command("sim")
@@ -19,13 +45,7 @@ from loadgen.sim.profiles import builtin_names, load_profile
     help="Built-in profile (" + ", ".join(builtin_names()) + ") or a TOML file with its keys.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option(
-    "--port",
-    default=8000,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="TCP port (0 picks a free one; the listening line tells which).",
-)
+@click_option(PORT, envvar=False)
 @click.option(
     "--truth",
     "truth_path",
@@ -33,26 +53,16 @@ from loadgen.sim.profiles import builtin_names, load_profile
     help="Write one JSONL line of server-side ground truth per request.",
 )
 @click.option("--faults", "faults_spec", default="", help=FAULT_HELP)
-@click.option(
-    "--seed",
-    default=0,
-    show_default=True,
-    type=int,
-    help="Seed of fault draws and of generated text.",
-)
-@click.option(
-    "--time-scale",
-    default=1.0,
-    show_default=True,
-    type=click.FloatRange(min=0.001),
-    help="Multiply every simulated duration (0.25 = four times faster than real).",
-)
+@click.option("--models", "models_spec", default="", help=MODELS_HELP)
+@click_option(SEED, envvar=False)
+@click_option(TIME_SCALE, envvar=False)
 def sim(
     profile_name: str,
     host: str,
     port: int,
     truth_path: Path | None,
     faults_spec: str,
+    models_spec: str,
     seed: int,
     time_scale: float,
 ) -> None:
@@ -64,6 +74,7 @@ def sim(
 
     profile = load_profile(profile_name)
     faults = parse_faults(faults_spec)
+    models = parse_models(models_spec)
 
     def announce(server: RunningSim) -> None:
         # click.echo flushes, so a parent waiting on this line sees it at once.
@@ -77,5 +88,6 @@ def sim(
         faults=faults,
         seed=seed,
         time_scale=time_scale,
+        models=models,
         announce=announce,
     )

@@ -36,6 +36,7 @@ from loadgen.flags import (
 )
 from loadgen.results import CSV_PREFIX, SUMMARY_FILE, make_run_id, redact_argv
 from loadgen.run.plan import StepPlan, parse_users
+from loadgen.run.preflight import check_model
 from loadgen.run.run_end import RunNotes, finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 from loadgen.run.sim_launch import profile_engine, simulator
@@ -123,10 +124,11 @@ def target(opts: dict[str, Any]) -> Iterator[TargetInfo]:
         if opts["sim"]:
             truth = Path(opts["sim_truth"]) if opts["sim_truth"] else None
             sim = stack.enter_context(
-                simulator(opts["sim"], truth, opts["seed"], opts["sim_faults"])
+                simulator(opts["sim"], truth, opts["seed"], opts["sim_faults"], opts["sim_models"])
             )
         host = sim.url if sim is not None else _host(opts)
         info = probe(host, opts["api"], opts["model"] or "", opts["api_key"])
+        check_model(info, opts["api_key"], seconds_of(opts, "request-timeout"))  # or exit 2
         if sim is not None:  # labelled as the engine its profile imitates (docs/swarm.md)
             info = replace(info, engine=profile_engine(opts["sim"]), pid=sim.pid)
         yield info

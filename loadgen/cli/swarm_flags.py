@@ -17,13 +17,13 @@ from loadgen.flags import Flag, flags_of, unset
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Duration(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5
-    """'5s', '2m', '1m30s' or plain seconds -> float seconds, range-checked by the table."""
-
-    name = "duration"
+class Checked(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.5
+    """A number or duration ('5s', '2m', '1m30s' or plain seconds) typed and range-checked by
+    its row of the table, so NaN and infinity are refused on every command that uses it."""
 
     def __init__(self, flag: Flag) -> None:
         self.flag = flag
+        self.name = {"int": "integer", "float": "float"}.get(flag.kind, flag.kind)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
@@ -34,18 +34,12 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic from click
 
 
 def _type(flag: Flag) -> Any:
-    if flag.kind == "duration":
-        return Duration(flag)
+    if flag.kind in ("duration", "int", "float"):
+        return Checked(flag)
     if flag.kind == "choice":
         return click.Choice(flag.choices)
     if flag.kind == "path":
         return click.Path(dir_okay=False)
-    ranged = flag.min is not None or flag.max is not None
-    if flag.kind == "int":
-        low, high = (None if b is None else int(b) for b in (flag.min, flag.max))
-        return click.IntRange(low, high) if ranged else int
-    if flag.kind == "float":
-        return click.FloatRange(flag.min, flag.max, min_open=flag.min_open) if ranged else float
     return str
 
 
@@ -56,10 +50,12 @@ def _default(flag: Flag) -> Any:
     return flag.default
 
 
-def click_option(flag: Flag) -> Callable[[F], F]:
-    """One table flag as a click option; the command receives it as `flag.dest`."""
+def click_option(flag: Flag, envvar: bool = True) -> Callable[[F], F]:
+    """One table flag as a click option; the command receives it as `flag.dest`. Commands
+    outside the table (sim, sidecar, worker, replay) declare their numbers as Flag rows too, so
+    one rule checks every number (envvar=False: no environment variable)."""
     kwargs: dict[str, Any] = {
-        "envvar": flag.env_var,
+        "envvar": flag.env_var if envvar else None,
         "show_envvar": bool(flag.env) and flag.env not in flag.help,  # INFLUX_*
         "help": flag.help,
         "show_default": not unset(flag.default),

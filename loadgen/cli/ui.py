@@ -17,10 +17,12 @@ from loadgen.cli.swarm import (
 )
 from loadgen.cli.swarm_flags import options_for
 from loadgen.flags import UI, seconds_of
+from loadgen.run.preflight import check_port_free
 from loadgen.run.run_end import finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 
 INTERACTIVE_SIDECAR_S = 24 * 3600.0  # an interactive session has no planned end
+WEB_HOST = "127.0.0.1"
 
 
 @click.command("ui")
@@ -29,10 +31,11 @@ def ui(**opts: Any) -> None:
     """Open Locust's web UI with loadgen's LLM tab; Ctrl-C ends it and writes the results."""
     opts["slo"] = ()
     spec = check_inputs(opts)
+    check_port_free(WEB_HOST, opts["web_port"], "--web-port")  # before any child starts
     sidecar = check_sidecar(opts, seconds_of(opts, "sidecar-interval"))
     with target(opts) as info:
         argv = locust_argv(opts, spec, info, headless=False)
-        argv += ["--web-host", "127.0.0.1"]  # --web-port: a to_child flag of loadgen/flags.py
+        argv += ["--web-host", WEB_HOST]  # --web-port: a to_child flag of loadgen/flags.py
         argv += ["-u", str(spec.plan.users[0]), "-r", str(spec.plan.rate)]
         if opts["autostart"]:
             argv += ["--autostart", "-t", f"{spec.plan.total_s:g}s", "--autoquit", "2"]

@@ -24,12 +24,15 @@ def profile_engine(profile: str) -> str:
 
 @contextlib.contextmanager
 def simulator(
-    profile: str, truth: Path | None = None, seed: int = 0, faults: str = ""
+    profile: str, truth: Path | None = None, seed: int = 0, faults: str = "", models: str = ""
 ) -> Iterator[SimChild]:
-    """Start the simulator and yield its base URL and pid; stop it on exit."""
+    """Start the simulator and yield its base URL and pid; stop it on exit. `models`: serve
+    only these (--sim-models m1,m2); others get the engine's 404."""
     args = ["--profile", profile, "--seed", str(seed)]
     if faults:
         args += ["--faults", faults]
+    if models:
+        args += ["--models", models]
     if truth is not None:
         args += ["--truth", str(truth)]
     with sim_child(*args, label=f"--sim {profile}: the simulator") as sim:

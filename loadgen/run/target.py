@@ -59,19 +59,27 @@ def detect_api(host: str, api_key: str | None) -> tuple[str, dict[str, Any]]:
     raise LoadgenError(f"{host} answers neither /api/version (Ollama) nor /v1/models (OpenAI)")
 
 
-def first_model(host: str, api: str, api_key: str | None) -> str:
-    """The server's first model: /v1/models data[0].id, or Ollama's /api/tags models[0].name."""
+def listed_models(host: str, api: str, api_key: str | None) -> list[str]:
+    """The server's models: /v1/models data[].id, or Ollama's /api/tags models[].name; [] if
+    it lists none or does not answer the list."""
     if api == "ollama":
         tags = _get_json(host + "/api/tags", api_key)
-        models = tags.get("models") if isinstance(tags, dict) else None
-        if isinstance(models, list) and models and isinstance(models[0], dict):
-            return str(models[0].get("name") or models[0].get("model"))
+        entries, key = (tags.get("models") if isinstance(tags, dict) else None), "name"
     else:
         listing = _get_json(host + "/v1/models", api_key)
-        data = listing.get("data") if isinstance(listing, dict) else None
-        if isinstance(data, list) and data and isinstance(data[0], dict) and data[0].get("id"):
-            return str(data[0]["id"])
-    raise LoadgenError(f"{host} lists no models; pass --model")
+        entries, key = (listing.get("data") if isinstance(listing, dict) else None), "id"
+    if not isinstance(entries, list):
+        return []
+    names = (e.get(key) or e.get("model") for e in entries if isinstance(e, dict))
+    return [str(name) for name in names if name]
+
+
+def first_model(host: str, api: str, api_key: str | None) -> str:
+    """The server's first model: /v1/models data[0].id, or Ollama's /api/tags models[0].name."""
+    models = listed_models(host, api, api_key)
+    if not models:
+        raise LoadgenError(f"{host} lists no models; pass --model")
+    return models[0]
 
 
 def _engine(api: str, version: dict[str, Any]) -> str:

@@ -35,36 +35,40 @@ def _details(state: SimState) -> dict[str, Any]:
 
 def v1_models(state: SimState) -> dict[str, Any]:
     """GET /v1/models as vLLM answers it."""
-    model = state.profile.model
-    card = {
-        "id": model,
-        "object": "model",
-        "created": state.started_unix_s,
-        "owned_by": "vllm" if state.profile.engine == "vllm" else "library",
-        "root": model,
-        "parent": None,
-        "max_model_len": state.profile.max_model_len,
-    }
-    return {"object": "list", "data": [card]}
+    cards = [
+        {
+            "id": model,
+            "object": "model",
+            "created": state.started_unix_s,
+            "owned_by": "vllm" if state.profile.engine == "vllm" else "library",
+            "root": model,
+            "parent": None,
+            "max_model_len": state.profile.max_model_len,
+        }
+        for model in state.listed_models
+    ]
+    return {"object": "list", "data": cards}
 
 
 def api_tags(state: SimState) -> dict[str, Any]:
     """GET /api/tags as Ollama answers it."""
-    model = state.profile.model
-    entry = {
-        "name": model,
-        "model": model,
-        "modified_at": created_at(),
-        "size": state.profile.gpu.weights_bytes,
-        "digest": _digest(model),
-        "details": _details(state),
-    }
-    return {"models": [entry]}
+    entries = [
+        {
+            "name": model,
+            "model": model,
+            "modified_at": created_at(),
+            "size": state.profile.gpu.weights_bytes,
+            "digest": _digest(model),
+            "details": _details(state),
+        }
+        for model in state.listed_models
+    ]
+    return {"models": entries}
 
 
 def api_ps(state: SimState) -> dict[str, Any]:
     """GET /api/ps: the loaded model with `size` and `size_vram` (all of it on the GPU)."""
-    model = state.profile.model
+    model = state.listed_models[0]
     size = vram_used_bytes(state.profile, state.engine)
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 300))
     entry = {
@@ -104,7 +108,7 @@ def add_catalog_routes(app: web.Application, state: SimState) -> None:
         return web.Response(text="Ollama is running")
 
     async def metrics(_: web.Request) -> web.Response:
-        text = render(state.engine, state.book, state.profile.model)
+        text = render(state.engine, state.book, state.listed_models[0])
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     app.router.add_get("/", root)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from loadgen.errors import LoadgenError
+from loadgen.flags import finite
 
 # Faults answered before any token: an error status instead of a stream.
 BEFORE_STREAM = ("http500", "busy503", "rate429")
@@ -61,7 +62,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
             rate = float(rate_text)
         except ValueError:
             raise LoadgenError(f"bad --faults rate in {item.strip()!r}") from None
-        if not 0.0 <= rate <= 1.0:
+        if not 0.0 <= rate <= 1.0:  # NaN included
             raise LoadgenError(f"--faults rate must be within 0..1 in {item.strip()!r}")
         param_s = _duration_s(param_text, item) if param_text else _DEFAULT_PARAM_S.get(name, 0.0)
         rates.append((name, rate, param_s))
@@ -74,7 +75,7 @@ def _duration_s(text: str, item: str) -> float:
     match = _DURATION_RE.match(text.strip())
     if not match:
         raise LoadgenError(f"bad --faults duration in {item.strip()!r}: want e.g. 3s or 500ms")
-    value = float(match.group(1))
+    value = finite(float(match.group(1)), f"--faults duration in {item.strip()!r}")  # 1e400
     return value / 1000.0 if match.group(2) == "ms" else value
 
 

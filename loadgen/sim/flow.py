@@ -14,6 +14,7 @@ import time
 
 from aiohttp import web
 
+from loadgen.backends.base import PREFLIGHT_HEADER
 from loadgen.records import Api
 from loadgen.sim.bodies import BadRequest, Kind, SimRequest, output_plan, parse_ollama, parse_openai
 from loadgen.sim.engine import Sequence
@@ -28,6 +29,7 @@ from loadgen.tokens import words
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 _ERR_TYPES = {
     400: "BadRequestError",
+    404: "NotFoundError",
     429: "RateLimitError",
     500: "InternalServerError",
     503: "ServiceUnavailableError",
@@ -90,7 +92,8 @@ class Job:
 
 async def handle(state: SimState, request: web.Request, api: Api, kind: Kind) -> web.StreamResponse:
     """The route handler of every generation endpoint."""
-    n = state.next_id()
+    preflight = PREFLIGHT_HEADER in request.headers
+    n = 0 if preflight else state.next_id()  # ids and text seeds: as if it never came
     row = TruthRow(
         request_id=request.headers.get("x-request-id") or f"sim-{n}",
         route=request.path,
@@ -99,15 +102,21 @@ async def handle(state: SimState, request: web.Request, api: Api, kind: Kind) ->
         wall_arrival_unix_ns=time.time_ns(),
     )
     try:
-        resp = await _handle(state, request, api, kind, row, n)
+        resp = await _handle(state, request, api, kind, row, n, preflight)
         row.status = resp.status
         return resp
     finally:
-        row.end_mono_ns = time.perf_counter_ns()
-        ok = row.status < 400 and row.fault is None and row.error is None
-        state.book.requests_ok += ok
-        state.book.requests_failed += not ok
-        state.truth.write(row)
+        if not preflight:
+            _book(state, row)
+
+
+def _book(state: SimState, row: TruthRow) -> None:
+    """Count the request and write its truth row."""
+    row.end_mono_ns = time.perf_counter_ns()
+    ok = row.status < 400 and row.fault is None and row.error is None
+    state.book.requests_ok += ok
+    state.book.requests_failed += not ok
+    state.truth.write(row)
 
 
 async def _parse(
@@ -125,15 +134,24 @@ async def _parse(
 
 
 async def _handle(
-    state: SimState, request: web.Request, api: Api, kind: Kind, row: TruthRow, n: int
+    state: SimState,
+    request: web.Request,
+    api: Api,
+    kind: Kind,
+    row: TruthRow,
+    n: int,
+    preflight: bool = False,
 ) -> web.StreamResponse:
     try:
         req, n_out, finish, seed = await _parse(state, request, api, kind, n)
     except BadRequest as exc:
         row.error = f"bad request: {exc}"[:200]
         return error_response(state, api, 400, str(exc))
+    if not state.serves(req.model):
+        row.error = f"unknown model {req.model}"[:200]
+        return error_response(state, api, 404, _unknown_model(state, api, req.model))
     row.tokens_in = req.tokens_in
-    fault = state.faults.draw()
+    fault = None if preflight else state.faults.draw()
     row.fault = fault.name if fault else None
     if fault is not None and fault.name in BEFORE_STREAM:
         return _fault_response(state, api, fault)
@@ -166,6 +184,15 @@ def error_response(
     else:
         body = openai_error(state.profile.engine, status, message, _ERR_TYPES.get(status, "Error"))
     return web.json_response(body, status=status, headers=headers)
+
+
+def _unknown_model(state: SimState, api: Api, model: str) -> str:
+    """The engine's own words for a model it does not serve."""
+    if api == "ollama":
+        return f"model '{model}' not found"
+    if state.profile.engine == "ollama":  # Ollama's OpenAI-compatible routes
+        return f'model "{model}" not found, try pulling it first'
+    return f"The model `{model}` does not exist."
 
 
 def _fault_response(state: SimState, api: Api, fault: Fault) -> web.Response:

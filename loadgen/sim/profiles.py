@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loadgen.errors import LoadgenError
+from loadgen.flags import finite
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -131,7 +132,7 @@ def _typed(key: str, value: Any, type_name: str, where: str) -> Any:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif type_name == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
+        value = finite(float(value), f"{where}: {key}") if ok else value  # TOML has nan, inf
     else:  # str and the Literal names
         ok = isinstance(value, str) and value in _CHOICES.get(key, (value,))
     if not ok:

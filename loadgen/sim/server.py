@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -98,11 +100,13 @@ async def start(
     faults: FaultSpec | None = None,
     seed: int = 0,
     time_scale: float = 1.0,
+    models: tuple[str, ...] = (),
 ) -> RunningSim:
     """Start the server in the running loop; port 0 picks a free one (see `.port`)."""
-    if time_scale <= 0:
-        raise LoadgenError("--time-scale must be > 0")
-    state = new_state(profile, TruthWriter(truth_path), faults or FaultSpec(), seed, time_scale)
+    if not (math.isfinite(time_scale) and time_scale > 0):
+        raise LoadgenError("--time-scale must be a finite number > 0")
+    truth = TruthWriter(truth_path)
+    state = new_state(profile, truth, faults or FaultSpec(), seed, time_scale, models)
     runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=2048, shutdown_timeout=1.0)
@@ -126,6 +130,7 @@ def run(
     faults: str | FaultSpec | None = None,
     seed: int = 0,
     time_scale: float = 1.0,
+    models: tuple[str, ...] = (),
     announce: Callable[[RunningSim], None] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM (blocking); `announce` is called once it accepts."""
@@ -133,22 +138,19 @@ def run(
         profile = load_profile(profile)
     if not isinstance(faults, FaultSpec):
         faults = parse_faults(faults)
-    asyncio.run(_serve(profile, host, port, truth_path, faults, seed, time_scale, announce))
+    options: dict[str, Any] = {"truth_path": truth_path, "faults": faults, "seed": seed}
+    options |= {"time_scale": time_scale, "models": models}
+    asyncio.run(_serve(profile, host, port, options, announce))
 
 
 async def _serve(
     profile: Profile,
     host: str,
     port: int,
-    truth_path: Path | None,
-    faults: FaultSpec,
-    seed: int,
-    time_scale: float,
+    options: dict[str, Any],
     announce: Callable[[RunningSim], None] | None,
 ) -> None:
-    sim = await start(
-        profile, host, port, truth_path=truth_path, faults=faults, seed=seed, time_scale=time_scale
-    )
+    sim = await start(profile, host, port, **options)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -27,9 +27,19 @@ class SimState:
     meter: GpuMeter
     time_scale: float = 1.0
     seed: int = 0
+    models: tuple[str, ...] = ()  # the only models served (others: 404); () = any, as one
     book: MetricsBook = field(default_factory=MetricsBook)
     started_unix_s: int = field(default_factory=lambda: int(time.time()))
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    @property
+    def listed_models(self) -> tuple[str, ...]:
+        """What /v1/models and /api/tags list: --models, else the profile's model."""
+        return self.models or (self.profile.model,)
+
+    def serves(self, model: str) -> bool:
+        """Whether a request for `model` is served (Ollama's `name` means `name:latest`)."""
+        return not self.models or model in self.models or f"{model}:latest" in self.models
 
     def next_id(self) -> int:
         """A per-server request number (ids, default text seeds)."""
@@ -42,6 +52,7 @@ def new_state(
     faults: FaultSpec,
     seed: int = 0,
     time_scale: float = 1.0,
+    models: tuple[str, ...] = (),
 ) -> SimState:
     """Build the state; call from inside the event loop (the scheduler owns an asyncio.Event)."""
     engine = make_engine(profile)
@@ -54,4 +65,5 @@ def new_state(
         meter=GpuMeter(profile),
         time_scale=time_scale,
         seed=seed,
+        models=models,
     )

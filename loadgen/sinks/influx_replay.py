@@ -64,6 +64,38 @@ def sources(path: Path, spool: bool = True, jsonl: bool = True) -> list[Path]:
     return found
 
 
+def check_sources(files: Iterable[Path]) -> None:
+    """Read every file once before anything is sent, so a bad one stops the replay with one
+    line and nothing half-loaded: not UTF-8, not JSON lines, not loadgen's records."""
+    for path in files:
+        _check_utf8(path)
+        if path.suffix == ".lp":
+            if path.name == INFLUX_REJECTED_FILE:
+                raise LoadgenError(f"{path} holds points the server rejected as malformed")
+            continue
+        lines = known = 0
+        for line_no, data in jsonl_objects(path):
+            _points_of(path, line_no, data, {})
+            lines += 1
+            known += path.name == REQUESTS_FILE or parse_sidecar_line(data) is not None
+        if lines and not known:
+            raise LoadgenError(
+                f"{path}: no loadgen records in it (requests.jsonl or sidecar.jsonl lines)"
+            )
+
+
+def _check_utf8(path: Path) -> None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadgenError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_no = data.count(b"\n", 0, exc.start) + 1
+        raise LoadgenError(f"{path}:{line_no}: not UTF-8 text (is it a loadgen file?)") from None
+
+
 def replay(client: InfluxHttp, files: Iterable[Path], batch_points: int = 5000) -> ReplayCounts:
     """Send every file; raises LoadgenError (one line) if the server refuses a batch."""
     counts = ReplayCounts()
@@ -104,11 +136,17 @@ def _send(client: InfluxHttp, body: bytes, what: str) -> None:
 def _jsonl_points(path: Path) -> Iterator[LinePoint]:
     tags = _run_tags(path.parent)
     for line_no, data in jsonl_objects(path):
-        try:
-            yield from _line_points(data, path.name, tags)
-        except (ValueError, TypeError, KeyError) as exc:
-            reason = " ".join(str(exc).split())[:120]
-            raise LoadgenError(f"{path}:{line_no}: not a valid record ({reason})") from None
+        yield from _points_of(path, line_no, data, tags)
+
+
+def _points_of(
+    path: Path, line_no: int, data: dict[str, Any], tags: dict[str, str]
+) -> list[LinePoint]:
+    try:
+        return _line_points(data, path.name, tags)
+    except (ValueError, TypeError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise LoadgenError(f"{path}:{line_no}: not a valid record ({reason})") from None
 
 
 def _line_points(data: dict[str, Any], name: str, tags: dict[str, str]) -> list[LinePoint]:
