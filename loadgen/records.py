@@ -71,6 +71,8 @@ class RequestRecord:
     error_type: ErrorType | None = None
     error_detail: str | None = None  # short reason for humans; never used as a tag
     http_status: int | None = None
+    retry_after_s: float | None = None  # the answer's Retry-After (429, 503, ...), as sent
+    retry_wait_s: float | None = None  # time waited, on the last answer's Retry-After, before this
     finish_reason: str | None = None
     turn: int = 0  # multi-turn: index of the turn within its conversation
     ollama: OllamaTimings | None = None

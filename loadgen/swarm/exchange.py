@@ -48,6 +48,15 @@ class Exchange:
     t_send_ns: int
     t_end_ns: int
     http_status: int | None
+    retry_after_s: float | None = None  # the answer's Retry-After, in seconds
+
+
+@dataclass(slots=True)
+class AnswerHead:
+    """What a transport learns from the answer's status line and headers, as it learns it."""
+
+    status: int | None = None
+    retry_after_s: float | None = None
 
 
 def failed(partial: StreamResult, error_type: ErrorType, detail: str) -> StreamResult:

@@ -7,6 +7,7 @@ TPOT go to the process's LlmStats, beside Locust's stats (locust_outputs.py, web
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import socket
@@ -123,8 +124,10 @@ class Session:
         turn: int,
         t_sched_ns: int | None,
         max_tokens: int | None = None,
+        retry_wait_s: float | None = None,
     ) -> tuple[RequestRecord, str]:
-        """Send one request; returns its record and the assistant's reply text."""
+        """Send one request; returns its record and the assistant's reply text. `retry_wait_s`:
+        how long the user waited on a Retry-After before sending it."""
         seq = next(self._seq)
         stage_index, stage_users = self.stage.index, self.stage.users
         request = self.chat_request(messages, max_tokens)
@@ -142,9 +145,11 @@ class Session:
                 None,
             )
             cut_record = self._record(cut, seq, turn, t_sched_ns, stage_index, stage_users)
+            cut_record = dataclasses.replace(cut_record, retry_wait_s=retry_wait_s)
             events.llm_request.fire(record=cut_record)
             raise
         record = self._record(exchange, seq, turn, t_sched_ns, stage_index, stage_users)
+        record = dataclasses.replace(record, retry_wait_s=retry_wait_s)
         self._fire(record)
         return record, exchange.result.text
 
@@ -183,6 +188,7 @@ class Session:
             error_type=r.error_type,
             error_detail=r.error_detail,
             http_status=exchange.http_status,
+            retry_after_s=exchange.retry_after_s,
             finish_reason=r.finish_reason,
             turn=turn,
             ollama=r.ollama,

@@ -16,7 +16,15 @@ from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser
-from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed, status_detail
+from loadgen.retry_after import retry_after_s
+from loadgen.swarm.exchange import (
+    AnswerHead,
+    Exchange,
+    WireBackend,
+    empty_result,
+    failed,
+    status_detail,
+)
 
 _MAX_ERROR_BODY_BYTES = 4096
 
@@ -95,13 +103,13 @@ class FastTransport:
         headers = {**self._headers, "x-request-id": request_id}
         for attempt in (1, 2):
             parser = backend.parser()
-            status: list[int] = []
+            head = AnswerHead()
             wall_send_unix_ns = time.time_ns()
             t_send_ns = time.perf_counter_ns()
             reused, self._reused = self._reused, True
             try:
                 with gevent.Timeout(self._request_timeout_s, _RequestTimeout):
-                    result = self._exchange(backend, payload, headers, parser, status)
+                    result = self._exchange(backend, payload, headers, parser, head)
                 break
             except Exception as exc:  # every failure becomes a recorded error class
                 self._client.close()
@@ -110,14 +118,15 @@ class FastTransport:
                 # A kept-alive connection the server closed just before our request arrived
                 # (no response byte): the request was never served, so send it once more on a
                 # fresh connection, as HTTP clients do. Any other failure is recorded as is.
-                stale = reused and not status and isinstance(exc, (OSError, HTTPParseError))
+                got_headers = head.status is not None
+                stale = reused and not got_headers and isinstance(exc, (OSError, HTTPParseError))
                 if stale and attempt == 1:
                     continue
-                result = _classify(exc, parser, bool(status), time.perf_counter_ns(), self)
+                result = _classify(exc, parser, got_headers, time.perf_counter_ns(), self)
                 break
         t_end_ns = time.perf_counter_ns()
         return Exchange(
-            result, wall_send_unix_ns, t_send_ns, t_end_ns, status[0] if status else None
+            result, wall_send_unix_ns, t_send_ns, t_end_ns, head.status, head.retry_after_s
         )
 
     def _exchange(
@@ -126,12 +135,15 @@ class FastTransport:
         payload: bytes,
         headers: dict[str, str],
         parser: StreamParser,
-        status: list[int],
+        head: AnswerHead,
     ) -> StreamResult:
         path = self._prefix + backend.path()
         response = self._client.request("POST", path, body=payload, headers=headers)
-        status.append(response.status_code)
+        head.status = response.status_code
         if not 200 <= response.status_code < 300:
+            head.retry_after_s = retry_after_s(
+                _header(response, "retry-after"), _header(response, "retry-after-ms"), time.time()
+            )
             body = response.read(_MAX_ERROR_BODY_BYTES)
             response.release()
             return failed(empty_result(), "http_status", status_detail(response.status_code, body))
@@ -153,6 +165,11 @@ class FastTransport:
     def limits(self) -> tuple[float, float]:
         """(request timeout, stall timeout) in seconds."""
         return self._request_timeout_s, self._stall_timeout_s
+
+
+def _header(response: HTTPSocketPoolResponse, name: str) -> str | None:
+    value = response.get(name)
+    return value[-1] if isinstance(value, list) else value
 
 
 def _classify(

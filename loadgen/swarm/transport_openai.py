@@ -25,7 +25,8 @@ import openai
 
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser
-from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed
+from loadgen.retry_after import retry_after_s
+from loadgen.swarm.exchange import AnswerHead, Exchange, WireBackend, empty_result, failed
 
 # The SDK's first request computes platform headers, and platform.processor() runs `uname -p`
 # through (gevent's) subprocess, which can hang inside a running Locust user. Compute it once
@@ -68,7 +69,7 @@ class OpenAISdkTransport:
         self._client = _Client(
             base_url=base_url.rstrip("/") + "/v1",
             api_key=api_key or "none",
-            max_retries=0,
+            max_retries=0,  # every answer is recorded; user.py waits out a Retry-After itself
             timeout=request_timeout_s,
         )
         self._request_timeout_s = request_timeout_s
@@ -82,17 +83,20 @@ class OpenAISdkTransport:
         body = backend.body(request)
         kwargs = {k: body.pop(k) for k in _SDK_PARAMS if k in body}
         parser = backend.parser()
-        status: list[int] = []
+        head = AnswerHead()
         wall_send_unix_ns = time.time_ns()
         t_send_ns = time.perf_counter_ns()
         try:
             with gevent.Timeout(self._request_timeout_s, TimeoutError):
-                result = self._stream(kwargs, body, request_id, parser, status)
+                result = self._stream(kwargs, body, request_id, parser, head)
         except Exception as exc:  # every failure becomes a recorded error class
-            result = self._classify(exc, parser, bool(status))
+            result = self._classify(exc, parser, head.status is not None)
+            if isinstance(exc, openai.APIStatusError):  # raised before any chunk: its headers
+                head.status = exc.status_code
+                head.retry_after_s = _retry_after_s(exc)
         t_end_ns = time.perf_counter_ns()
         return Exchange(
-            result, wall_send_unix_ns, t_send_ns, t_end_ns, status[0] if status else None
+            result, wall_send_unix_ns, t_send_ns, t_end_ns, head.status, head.retry_after_s
         )
 
     def _stream(
@@ -101,12 +105,12 @@ class OpenAISdkTransport:
         extra_body: dict[str, Any],
         request_id: str,
         parser: StreamParser,
-        status: list[int],
+        head: AnswerHead,
     ) -> StreamResult:
         stream = self._client.chat.completions.create(
             **kwargs, extra_body=extra_body or None, extra_headers={"x-request-id": request_id}
         )
-        status.append(stream.response.status_code)
+        head.status = stream.response.status_code
         accumulator = parser.accumulator
         stall = gevent.Timeout(self._stall_timeout_s, _Stall)
         chunks = iter(stream)
@@ -148,3 +152,8 @@ class OpenAISdkTransport:
         if isinstance(exc, json.JSONDecodeError):
             return failed(partial, "malformed", f"undecodable frame: {exc}")
         return failed(partial, "malformed", f"{type(exc).__name__}: {exc}")
+
+
+def _retry_after_s(exc: openai.APIStatusError) -> float | None:
+    headers = exc.response.headers
+    return retry_after_s(headers.get("retry-after"), headers.get("retry-after-ms"), time.time())

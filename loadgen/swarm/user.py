@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import gevent
 from locust import User, constant
 
+from loadgen import retry_after
+from loadgen.records import RequestRecord
 from loadgen.swarm import plugin
 from loadgen.swarm.session import Session, Transport
 from loadgen.swarm.workload_source import workload_for
@@ -40,6 +42,7 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
         self._workload: Workload | None = None
         self._rng = random.Random(0)
         self._think_s = 0.0
+        self._retry_wait_s: float | None = None  # waited on a Retry-After since the last request
 
     def on_start(self) -> None:
         session = plugin.session_for(self.environment)
@@ -64,6 +67,19 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
                 gevent.sleep(delay_s)
         return t_sched_ns
 
+    def _back_off(self, record: RequestRecord) -> None:
+        """After a failure, before the next request: wait out a 429's or 503's Retry-After (as
+        the official OpenAI client does; noted on the next record), or a moment for a down
+        server, so a user never piles requests on an engine that asked for a pause. The sleep
+        dies with the user when the run stops."""
+        if record.error_type == "connect":
+            gevent.sleep(CONNECT_BACKOFF_S)
+            return
+        wait_s = retry_after.wait_s(record.http_status, record.retry_after_s)
+        if wait_s > 0:
+            gevent.sleep(wait_s)
+            self._retry_wait_s = wait_s
+
     def conversation(self) -> None:
         session, transport, workload = self._session, self._transport, self._workload
         if session is None or transport is None or workload is None:
@@ -73,12 +89,12 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
         replies: list[str] = []
         for turn_index, turn in enumerate(chat.turns):
             messages = list(chat.messages_for_turn(turn_index, replies))
+            waited_s, self._retry_wait_s = self._retry_wait_s, None
             record, reply = session.request(
-                transport, messages, turn_index, t_sched_ns, turn.max_tokens
+                transport, messages, turn_index, t_sched_ns, turn.max_tokens, waited_s
             )
             if not record.ok:
-                if record.error_type == "connect":  # a down server: do not spin on it
-                    gevent.sleep(CONNECT_BACKOFF_S)
+                self._back_off(record)
                 return
             replies.append(reply)
             t_sched_ns = None

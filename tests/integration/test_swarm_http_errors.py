@@ -1,0 +1,43 @@
+"""Error answers through both clients, for real: `loadgen swarm` against the simulator's faults.
+
+Every error record carries its HTTP status, and a 429 or 503 with Retry-After makes the user
+wait that long before its next request (recorded as retry_after_s, then retry_wait_s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.swarm import run_swarm
+
+CLIENTS = ("fast", "openai")
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize(("fault", "status"), [("http500=1", 500), ("busy503=1:0.2s", 503)])
+def test_every_error_record_has_its_http_status(
+    tmp_path: Path, client: str, fault: str, status: int
+) -> None:
+    args = ("--users", "1", "--run-time", "1s", "--client", client, "--sim-faults", fault)
+    run = run_swarm(tmp_path / "run", "--sim", "fast", *args)
+    records = run.records()
+    answered = [r for r in records if r["error_type"] == "http_status"]
+    assert answered, run.stderr
+    assert len(records) - len(answered) <= 1  # the request the run's end cut off
+    assert {r["http_status"] for r in answered} == {status}
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_user_waits_out_retry_after(tmp_path: Path, client: str) -> None:
+    args = ("--users", "1", "--run-time", "5s", "--client", client)
+    run = run_swarm(tmp_path / "run", "--sim", "fast", *args, "--sim-faults", "rate429=1:2s")
+    records = sorted(run.records(), key=lambda r: r["seq"])
+    # about 3 requests (at 0, 2 and 4 s), not thousands
+    assert 1 <= len(records) <= 5, run.stderr
+    records = [r for r in records if r["error_type"] == "http_status"]  # none cut off
+    assert {r["http_status"] for r in records} == {429}
+    assert {r["retry_after_s"] for r in records} == {2.0}
+    assert records[0]["retry_wait_s"] is None
+    assert {r["retry_wait_s"] for r in records[1:]} <= {2.0}
