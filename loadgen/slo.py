@@ -25,7 +25,14 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 _EXPR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*([^\s]+)\s*$")
 # LevelSummary fields that describe the level rather than measure it, or are not numbers.
-_NOT_METRICS = {"stage_index", "users", "window_s", "errors_by_type", "n_out_sources"}
+_NOT_METRICS = {
+    "stage_index",
+    "users",
+    "window_s",
+    "errors_by_type",
+    "error_samples",
+    "n_out_sources",
+}
 
 METRICS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(LevelSummary) if f.name not in _NOT_METRICS

@@ -51,6 +51,7 @@ class LevelSamples:
 
     requests: int = 0
     errors_by_type: dict[str, int] = field(default_factory=dict)
+    error_samples: dict[str, str] = field(default_factory=dict)  # type -> its first detail
     output_tokens: int = 0
     input_tokens: int = 0
     n_out_sources: dict[str, int] = field(default_factory=dict)
@@ -66,6 +67,8 @@ class LevelSamples:
         if not record.ok:
             key = record.error_type or "unknown"
             self.errors_by_type[key] = self.errors_by_type.get(key, 0) + 1
+            if record.error_detail and key not in self.error_samples:
+                self.error_samples[key] = record.error_detail
             return
         self.output_tokens += record.n_out
         self.input_tokens += record.n_in or 0

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from loadgen.errors import LoadgenError
-from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS
+from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS, SATURATED_LAG_MS
 from loadgen.levels import Level, ResourceSeries, first_window
 from loadgen.stats import LevelSamples
 
@@ -59,6 +59,7 @@ class LevelSummary:
     decode_p50_ms: float | None = None
     network_client_p50_ms: float | None = None
     errors_by_type: dict[str, int] = field(default_factory=dict)
+    error_samples: dict[str, str] = field(default_factory=dict)  # error type -> one detail
     n_out_sources: dict[str, int] = field(default_factory=dict)  # "usage" -> count, ...
     # From the sidecar (None without one). Idle = before the run's first level started.
     vram_idle_bytes: int | None = None  # VRAM summed over GPUs
@@ -109,6 +110,7 @@ def summarize_samples(
         decode_p50_ms=p("decode_ms", 50),
         network_client_p50_ms=p("network_client_ms", 50),
         errors_by_type=dict(sorted(samples.errors_by_type.items())),
+        error_samples=dict(sorted(samples.error_samples.items())),
         n_out_sources=dict(sorted(samples.n_out_sources.items())),
     )
 
@@ -154,6 +156,10 @@ class WorkerVerdict:
     loop_lag_p99_ms: float | None = None
     clock_offset_ms: float | None = None
     saturated: bool = False
+    lag_busy_intervals_max: int = 0  # intervals in a row with lag p99 above the threshold
+    interval_lag_p99_max_ms: float | None = None  # the worst interval's lag p99
+    short_intervals: int = 0  # too short to judge (the run's last one), left out
+    saturated_by: list[str] = field(default_factory=list)  # "cpu", "lag"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,7 @@ class GeneratorVerdict:
     saturated_workers: list[str] = field(default_factory=list)
     cpu_threshold_pct: float = SATURATED_CPU_PCT
     sustained_intervals: int = SATURATED_INTERVALS
+    lag_threshold_ms: float = SATURATED_LAG_MS
     lost_workers: list[str] = field(default_factory=list)
     lost_reasons: dict[str, str] = field(default_factory=dict)
     workers: dict[str, WorkerVerdict] = field(default_factory=dict)
@@ -250,6 +257,7 @@ class RunSummary:
     complete: bool = True  # False: the run was cut short (interrupted, killed, disk full)
     end_reason: str = ""  # why it is incomplete, one line ("" when complete)
     engine_unreachable_unix_ns: int | None = None  # the engine stopped answering from then on
+    engine_unreachable_errors: int = 0  # connect errors from then on (loadgen/unreachable.py)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -296,6 +304,7 @@ class RunSummary:
             "complete": self.complete,
             "end_reason": self.end_reason,
             "engine_unreachable_unix_ns": self.engine_unreachable_unix_ns,
+            "engine_unreachable_errors": self.engine_unreachable_errors,
         }
         if self.generator is not None:
             data["generator"] = dataclasses.asdict(self.generator)
@@ -321,4 +330,5 @@ class RunSummary:
             complete=bool(data.get("complete", True)),
             end_reason=str(data.get("end_reason", "")),
             engine_unreachable_unix_ns=data.get("engine_unreachable_unix_ns"),
+            engine_unreachable_errors=int(data.get("engine_unreachable_errors", 0)),
         )

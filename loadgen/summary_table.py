@@ -1,4 +1,5 @@
-"""The per-level table `loadgen swarm` prints: one row per level, right-aligned."""
+"""The per-level table `loadgen swarm` prints: one row per level, right-aligned; the error
+column's header names the error gate (--max-error-rate) when there is one."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Any
 
 from loadgen.summary import LevelSummary, RunSummary
 
+_ERROR_PCT = "error %"
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
     # header, LevelSummary field, format
     ("users", "users", "d"),
     ("requests", "requests", "d"),
     ("errors", "errors", "d"),
+    (_ERROR_PCT, "error_rate", ".1f"),
     ("req/s", "req_s", ".2f"),
     ("output tok/s", "output_tok_s", ".1f"),
     ("TTFT p50 ms", "ttft_p50_ms", ".0f"),
@@ -46,15 +49,24 @@ def _columns(levels: Iterable[LevelSummary]) -> tuple[tuple[str, str, str], ...]
 
 def _value(level: LevelSummary, name: str) -> Any:
     value = getattr(level, name)
+    if name == "error_rate":
+        return 100 * value if level.requests else None
     return value / _BYTES_PER_GB if name.endswith("_bytes") and value is not None else value
 
 
-def format_table(summary: RunSummary) -> str:
+def _header(header: str, max_error_rate: float | None) -> str:
+    if header != _ERROR_PCT or max_error_rate is None or max_error_rate >= 1:
+        return header
+    return f"{header} <={100 * max_error_rate:g}"
+
+
+def format_table(summary: RunSummary, max_error_rate: float | None = None) -> str:
     """A plain-text table, one row per level, right-aligned; '-' where a value is undefined.
 
-    VRAM and engine RSS columns appear when a sidecar measured them."""
+    VRAM and engine RSS columns appear when a sidecar measured them; with `max_error_rate`
+    (below 1) the error column's header shows the gate, e.g. 'error % <=5'."""
     columns = _columns(summary.levels)
-    rows = [[header for header, _, _ in columns]]
+    rows = [[_header(header, max_error_rate) for header, _, _ in columns]]
     for level in summary.levels:
         rows.append([_cell(_value(level, name), fmt) for _, name, fmt in columns])
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from loadgen.report.runs import load_runs
+from loadgen.errors import EXIT_SLO_BREACH
+from loadgen.report.runs import RunData, load_runs
 from loadgen.report.tables import comparison_table, level_table, render_text
+
+
+def no_success_line(run: RunData) -> str | None:
+    """One line for a run in which no level counted a successful request (its table is
+    empty: nothing to report), else None."""
+    if any(level.requests > level.errors for level in run.levels):
+        return None
+    return (
+        f"loadgen: {run.path}: no successful request in any level"
+        f" ({run.n_failed} failed request(s) recorded); its tables and charts are empty"
+    )
+
 
 _DIRS = click.argument("results_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 
@@ -22,7 +36,8 @@ _DIRS = click.argument("results_dirs", nargs=-1, required=True, type=click.Path(
 )
 @click.option("--title", default=None, help="Page title [default: from the runs].")
 def report(results_dirs: tuple[Path, ...], out_dir: Path | None, title: str | None) -> None:
-    """Write one self-contained HTML report (tables + charts) and PNG charts for RESULTS_DIR..."""
+    """Write one self-contained HTML report (tables + charts) and PNG charts for RESULTS_DIR...;
+    exit 1 if a run had no successful request."""
     from loadgen.report.writer import write_report  # matplotlib: only when a report is made
 
     runs = load_runs(results_dirs)
@@ -33,6 +48,11 @@ def report(results_dirs: tuple[Path, ...], out_dir: Path | None, title: str | No
     page_title = title or "loadgen report: " + ", ".join(r.label for r in runs)
     files = write_report(runs, target, page_title)
     click.echo(f"wrote {files.html} and {len(files.pngs)} PNG chart(s) in {target}")
+    empty = [line for run in runs if (line := no_success_line(run)) is not None]
+    for line in empty:
+        click.echo(line, err=True)
+    if empty:
+        sys.exit(EXIT_SLO_BREACH)
 
 
 @click.command()

@@ -41,7 +41,7 @@ from loadgen.run.run_end import RunNotes, finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 from loadgen.run.sim_launch import profile_engine, simulator
 from loadgen.run.target import TargetInfo, probe
-from loadgen.run.verdicts import Verdict, check_started, generator_verdict, slo_verdict
+from loadgen.run.verdicts import Verdict, check_started, generator_verdict, run_verdict
 from loadgen.sinks.influx_http import preflight
 from loadgen.sinks.influx_settings import InfluxSettings
 from loadgen.slo import Slo, parse_slos
@@ -200,13 +200,19 @@ def run_child(argv: list[str], env: dict[str, str]) -> bool:
         return False
 
 
-def gate(summary: RunSummary | None, results_dir: Path, slos: list[Slo]) -> int:
-    """Print the per-level table and every SLO breach; the exit code."""
+def gate(
+    summary: RunSummary | None,
+    results_dir: Path,
+    slos: list[Slo],
+    max_error_rate: float | None = None,
+) -> int:
+    """Print the per-level table, every SLO and error-gate breach, a level without a success
+    and an engine that stopped answering; the exit code."""
     if summary is None:
         raise LoadgenError(f"the run wrote no {results_dir / SUMMARY_FILE}; see the output above")
-    click.echo(format_table(summary))
+    click.echo(format_table(summary, max_error_rate))
     click.echo(f"results: {results_dir}")
-    return echo_verdict(slo_verdict(summary, slos))
+    return echo_verdict(run_verdict(summary, slos, max_error_rate))
 
 
 def echo_verdict(verdict: Verdict) -> int:
@@ -226,8 +232,10 @@ def echo_notes(notes: RunNotes) -> None:
 @click.command("swarm")
 @options_for(SWARM)
 def swarm(**opts: Any) -> None:
-    """Run chat users against an engine headless; exit 1 if an SLO is breached or the load
-    generator was saturated (see --allow-saturated)."""
+    """Run chat users against an engine headless; exit 1 if an SLO is breached, a level's
+    error rate is above --max-error-rate (default 0.05), a level had no successful request,
+    the engine became unreachable, or the load generator was saturated (see
+    --allow-saturated)."""
     spec = check_inputs(opts)
     sidecar = check_sidecar(opts, seconds_of(opts, "sidecar-interval"))
     scale_out = master_args(opts)
@@ -242,7 +250,7 @@ def swarm(**opts: Any) -> None:
     if opts["master"]:
         wait = f"{seconds_of(opts, 'worker-wait'):g}s"
         check_started(summary, opts["expect_workers"] or 1, wait)
-    code = gate(summary, spec.results_dir, spec.slos)
+    code = gate(summary, spec.results_dir, spec.slos, opts["max_error_rate"])
     if summary is not None:
         code = max(code, echo_verdict(generator_verdict(summary, opts["allow_saturated"])))
     echo_notes(notes)

@@ -6,13 +6,15 @@ Pure: the CLI prints the lines (breaches and the generator's verdict on stderr).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
 from loadgen.run.health import verdict_lines
-from loadgen.slo import Slo, evaluate
-from loadgen.summary import RunSummary
+from loadgen.slo import Slo, check_level, evaluate
+from loadgen.summary import NS_PER_S, LevelSummary, RunSummary
 
 NO_WINDOW = "loadgen: no level had a steady window; run longer or shorten --warmup"
+_SAMPLE_CHARS = 160  # an error detail quoted in a verdict line
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,88 @@ def slo_verdict(summary: RunSummary, slos: list[Slo]) -> Verdict:
         return Verdict(EXIT_SLO_BREACH if slos else EXIT_OK, [NO_WINDOW])
     breaches = evaluate(slos, summary.levels)
     return Verdict(EXIT_SLO_BREACH if breaches else EXIT_OK, breaches)
+
+
+def combined(*verdicts: Verdict) -> Verdict:
+    """The worst code and every line, in order."""
+    code = max((v.code for v in verdicts), default=EXIT_OK)
+    return Verdict(code, [line for v in verdicts for line in v.lines])
+
+
+def error_gate(max_error_rate: float | None) -> Slo | None:
+    """The error gate of every level as an objective; None when off (no rate, or 1)."""
+    if max_error_rate is None or max_error_rate >= 1:
+        return None
+    return Slo("error_rate", "<=", max_error_rate)
+
+
+def error_gate_verdict(summary: RunSummary, max_error_rate: float | None) -> Verdict:
+    """Exit 1 if a level's error rate is above --max-error-rate; one line per such level (a
+    level without a single success has its own line: `no_success_verdict`)."""
+    gate = error_gate(max_error_rate)
+    if gate is None:
+        return Verdict()
+    lines = []
+    for level in summary.levels:
+        if level.errors < level.requests and check_level(gate, level) is not None:
+            lines.append(
+                f"error gate {gate} breached at level {level.stage_index} ({level.users} users):"
+                f" error_rate = {level.error_rate:.3g}, {level.errors} of {level.requests}"
+                f" requests failed ({most_common_error(level)}); see --max-error-rate"
+            )
+    return Verdict(EXIT_SLO_BREACH if lines else EXIT_OK, lines)
+
+
+def most_common_error(level: LevelSummary) -> str:
+    """'http_status x12: HTTP 500 ...': the level's most frequent error type, its count and
+    one of its messages when one was recorded."""
+    if not level.errors_by_type:
+        return "no error recorded"
+    kind, count = max(level.errors_by_type.items(), key=lambda item: (item[1], item[0]))
+    sample = " ".join(level.error_samples.get(kind, "").split())[:_SAMPLE_CHARS]
+    return f"most common error {kind} x{count}" + (f": {sample}" if sample else "")
+
+
+def no_success_verdict(summary: RunSummary) -> Verdict:
+    """A level that had requests and not one success fails the run, whatever the gates say."""
+    lines = [
+        f"loadgen: no request succeeded at level {level.stage_index} ({level.users} users):"
+        f" {level.errors} of {level.requests} failed; {most_common_error(level)}"
+        for level in summary.levels
+        if level.requests > 0 and level.errors >= level.requests
+    ]
+    return Verdict(EXIT_SLO_BREACH if lines else EXIT_OK, lines)
+
+
+def unreachable_verdict(summary: RunSummary) -> Verdict:
+    """Exit 1 when the engine stopped answering before the run ended: when, and how many
+    requests failed to connect from then on."""
+    since_unix_ns = summary.engine_unreachable_unix_ns
+    if since_unix_ns is None:
+        return Verdict()
+    when = datetime.fromtimestamp(since_unix_ns / NS_PER_S, UTC)
+    utc = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    start = summary.meta.start_unix_ns
+    into = f" ({(since_unix_ns - start) / NS_PER_S:.1f} s into the run)" if start else ""
+    return Verdict(
+        EXIT_SLO_BREACH,
+        [
+            f"loadgen: the engine became unreachable at {utc}{into}:"
+            f" {summary.engine_unreachable_errors} connect errors from then on, no request"
+            " succeeded after it"
+        ],
+    )
+
+
+def run_verdict(summary: RunSummary, slos: list[Slo], max_error_rate: float | None) -> Verdict:
+    """Everything but the generator: SLOs, the error gate, levels without a success and an
+    engine that stopped answering."""
+    return combined(
+        slo_verdict(summary, slos),
+        error_gate_verdict(summary, max_error_rate),
+        no_success_verdict(summary),
+        unreachable_verdict(summary),
+    )
 
 
 def generator_verdict(summary: RunSummary, allow_saturated: bool) -> Verdict:

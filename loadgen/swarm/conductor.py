@@ -142,6 +142,7 @@ class Conductor:
             self._summaries,
             len(self.collector.records),
             self.health.verdict(self.collector.requests_by_worker()),
+            self.collector.records,
         )
         self.collector.close()
         write_summary(self.collector.results_dir, summary)
@@ -178,7 +179,7 @@ class Conductor:
     ) -> None:
         """A worker's interval report; the first one that makes it saturated is annotated."""
         if self.health.observe(report, received_unix_ns, node_id):
-            text = f"{SATURATED_TEXT}: {report.worker} at {report.cpu_pct:.0f}% CPU"
+            text = f"{SATURATED_TEXT}: {report.worker}: {self.health.reason(report.worker)}"
             events.llm_event.fire(
                 kind="generator_saturated", text=text, wall_unix_ns=time.time_ns()
             )

@@ -21,6 +21,7 @@ from loadgen.summary import (
     with_resources,
 )
 from loadgen.swarm.context import RunContext
+from loadgen.unreachable import engine_unreachable
 
 
 def level_summary(
@@ -69,9 +70,12 @@ def run_summary(
     summaries: Mapping[int, LevelSummary],
     requests_recorded: int,
     generator: GeneratorVerdict,
+    records: Sequence[RequestRecord] = (),
 ) -> RunSummary:
-    """The run: every level that had a window, in order, plus every level observed."""
+    """The run: every level that had a window, in order, plus every level observed, and when
+    the engine stopped answering (from `records`, every record of the run)."""
     measured = tuple(summaries[lv.index] for lv in levels if lv.index in summaries)
+    unreachable = engine_unreachable(records)
     return RunSummary(
         run_id=meta.run_id,
         levels=measured,
@@ -79,4 +83,6 @@ def run_summary(
         stages=tuple(levels),
         requests_recorded=requests_recorded,
         generator=generator,
+        engine_unreachable_unix_ns=None if unreachable is None else unreachable.since_unix_ns,
+        engine_unreachable_errors=0 if unreachable is None else unreachable.connect_errors,
     )

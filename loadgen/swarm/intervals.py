@@ -62,6 +62,7 @@ class IntervalCounter:
         self._process = psutil.Process()
         self._lag = LoopLagProbe()
         self._greenlet: gevent.Greenlet | None = None
+        self._since = time.monotonic()  # the current interval's start
         self._reset()
 
     def _reset(self) -> None:
@@ -76,6 +77,7 @@ class IntervalCounter:
         # a worker's options are the master's only once the run starts
         self.interval_s = float(self.environment.parsed_options.interval)
         self._process.cpu_percent(None)
+        self._since = time.monotonic()
         self._lag.take()
         self._lag.start()
         if self._greenlet is None:
@@ -94,12 +96,15 @@ class IntervalCounter:
             self.fire()
 
     def fire(self) -> None:
+        now = time.monotonic()
+        length_s, self._since = now - self._since, now
         report = HealthReport(
             worker=self.worker,
             wall_unix_ns=time.time_ns(),
             cpu_pct=float(self._process.cpu_percent(None)),
             loop_lag_ms=self._lag.take(),
             users=int(self.environment.runner.user_count),
+            length_s=length_s,
         )
         events.llm_interval.fire(
             worker=self.worker,

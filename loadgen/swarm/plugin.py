@@ -106,7 +106,9 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs
     opts.run_id = session.context.run_id  # the master owns the run: workers get its run_id
     results_dir = Path(session.context.results_dir)
     collector = Collector(session.context.run_id, results_dir, opts.warmup)
-    health = HealthBook(opts.saturation_cpu_pct, opts.saturation_intervals)
+    health = HealthBook(
+        opts.saturation_cpu_pct, opts.saturation_intervals, opts.saturation_lag_ms, opts.interval
+    )
     conductor = Conductor(environment, session, collector, info, health)
     conductor.install(web_ui)
     if isinstance(runner, MasterRunner):

@@ -145,6 +145,7 @@ def test_failures_are_recorded_with_their_class(tmp_path: Path) -> None:
         tmp_path / "r",
         *("--sim", "fast", "--sim-faults", faults, "--stall-timeout", "1s"),
         *("--users", "4", "--run-time", "4s", "--output-tokens", "16"),
+        *("--max-error-rate", "1"),  # the failures are the point: no error gate
     )
     assert run.returncode == 0, run.stderr
     records = run.records()

@@ -1,10 +1,12 @@
-"""Generator health (pure): saturation needs sustained CPU, lag percentiles are exact, lost
-workers are named by their worker id, and records from hosts with unrelated monotonic clocks
-land in the right level window (attribution by wall-clock end)."""
+"""Generator health (pure): saturation needs sustained CPU or event-loop lag (a too-short
+interval is not judged), lag percentiles are exact, lost workers are named by their worker id,
+and records from hosts with unrelated monotonic clocks land in the right level window
+(attribution by wall-clock end)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -174,3 +176,52 @@ def test_a_master_whose_workers_never_came_is_bad_input() -> None:
     with pytest.raises(LoadgenError, match="never started"):
         check_started(_summary(GeneratorVerdict(), start=None), 1, "120s")
     check_started(_summary(GeneratorVerdict()), 1, "120s")
+
+
+def test_lag_above_the_threshold_for_consecutive_intervals_saturates() -> None:
+    book = HealthBook(cpu_threshold_pct=90.0, sustained_intervals=2, lag_threshold_ms=50.0)
+    late, prompt = (1.0,) * 98 + (80.0, 90.0), (1.0,) * 100  # interval lag p99 ~80 ms, 1 ms
+    for lag in (late, prompt, late):  # late twice, never in a row
+        assert not book.observe(report("a:1", 10.0, lag))
+    became = [book.observe(report("b:2", 10.0, lag)) for lag in (prompt, late, late, late)]
+    assert became == [False, False, True, False]
+    assert book.saturated_workers == ["b:2"]
+    data = book.verdict({})
+    b, a = data.workers["b:2"], data.workers["a:1"]
+    assert b.saturated and b.saturated_by == ["lag"] and b.lag_busy_intervals_max == 3
+    assert b.busy_intervals_max == 0 and b.interval_lag_p99_max_ms == pytest.approx(80.1, abs=0.1)
+    assert not a.saturated and a.lag_busy_intervals_max == 1 and a.saturated_by == []
+    assert data.lag_threshold_ms == 50.0
+    (line,) = verdict_lines(data)
+    assert line == (
+        "loadgen: load generator saturated: b:2: event-loop lag p99 above 50 ms for 3 intervals"
+        " in a row (up to 80.1 ms); add worker processes (--processes) or hosts"
+    )
+    assert book.reason("b:2") in line
+
+
+def test_the_verdict_line_names_the_cpu_signal_with_its_figure() -> None:
+    book = HealthBook(cpu_threshold_pct=90.0, sustained_intervals=2, lag_threshold_ms=50.0)
+    for cpu in (95.0, 180.0):
+        book.observe(report("a:1", cpu, (1.0, 2.0)))
+    data = book.verdict({})
+    assert data.workers["a:1"].saturated_by == ["cpu"]
+    assert verdict_lines(data) == [
+        "loadgen: load generator saturated: a:1: CPU at or above 90% for 2 intervals in a row"
+        " (up to 180%); add worker processes (--processes) or hosts"
+    ]
+
+
+def test_an_interval_much_shorter_than_the_configured_one_is_not_judged() -> None:
+    book = HealthBook(cpu_threshold_pct=90.0, sustained_intervals=2, interval_s=5.0)
+    full = replace(report("a:1", 95.0), length_s=5.0)
+    last = replace(report("a:1", 507.0, (300.0, 400.0)), length_s=0.004)  # the run's last
+    assert not book.observe(full) and not book.observe(last)
+    health = book.verdict({}).workers["a:1"]
+    assert not health.saturated and health.busy_intervals_max == 1
+    assert health.intervals == 1 and health.short_intervals == 1
+    assert health.cpu_max_pct == 95.0 and health.interval_lag_p99_max_ms is None
+    assert health.loop_lag_max_ms == 400.0  # its lag samples are still measurements
+    assert book.observe(replace(full, length_s=2.6))  # over half of --interval: it counts
+    unknown = replace(last, length_s=None)  # a report without its length: judged
+    assert HealthBook(sustained_intervals=1, interval_s=5.0).observe(unknown)

@@ -124,6 +124,6 @@ def test_format_table() -> None:
     header = lines[0].split("  ")
     for column in ("users", "req/s", "output tok/s", "TTFT p99 ms", "ITL p50 ms", "E2E p95 ms"):
         assert any(column in cell for cell in header)
-    assert lines[1].split()[:5] == ["4", "5", "1", "0.40", "4.0"]
-    assert lines[2].split()[:5] == ["8", "1", "0", "0.10", "1.0"]
+    assert lines[1].split()[:6] == ["4", "5", "1", "20.0", "0.40", "4.0"]  # error % beside
+    assert lines[2].split()[:6] == ["8", "1", "0", "0.0", "0.10", "1.0"]
     assert len({len(line) for line in lines}) == 1  # aligned
