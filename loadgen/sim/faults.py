@@ -19,13 +19,16 @@ BEFORE_STREAM = ("http500", "busy503", "rate429")
 # Faults that strike mid-stream, after half of the tokens were sent.
 MID_STREAM = ("reset", "stall", "malformed", "cut")
 FAULT_NAMES = BEFORE_STREAM + MID_STREAM
-_DEFAULT_PARAM_S = {"rate429": 1.0, "stall": 3.0}
+# Faults whose answer carries Retry-After, their PARAM (seconds); stall's PARAM is its pause.
+RETRY_AFTER_FAULTS = ("busy503", "rate429")
+_DEFAULT_PARAM_S = {"busy503": 1.0, "rate429": 1.0, "stall": 3.0}
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 
 FAULT_HELP = (
     "Inject faults: comma-separated NAME=RATE[:PARAM] with NAME in "
     + ", ".join(FAULT_NAMES)
-    + ". rate429's PARAM is the Retry-After (default 1s), stall's the pause (default 3s). "
+    + ". busy503's and rate429's PARAM is the Retry-After (default 1s), stall's the pause "
+    "(default 3s). "
     "Example: http500=0.02,rate429=0.01:2s,stall=0.01:3s,cut=0.01. Deterministic from --seed."
 )
 

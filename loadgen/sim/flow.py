@@ -18,7 +18,7 @@ from loadgen.backends.base import PREFLIGHT_HEADER
 from loadgen.records import Api
 from loadgen.sim.bodies import BadRequest, Kind, SimRequest, output_plan, parse_ollama, parse_openai
 from loadgen.sim.engine import Sequence
-from loadgen.sim.faults import BEFORE_STREAM, Fault
+from loadgen.sim.faults import BEFORE_STREAM, RETRY_AFTER_FAULTS, Fault
 from loadgen.sim.ollama_wire import OllamaFormat, ollama_error
 from loadgen.sim.openai_wire import OpenAIFormat, openai_error
 from loadgen.sim.outcome import Outcome
@@ -197,10 +197,14 @@ def _unknown_model(state: SimState, api: Api, model: str) -> str:
 
 def _fault_response(state: SimState, api: Api, fault: Fault) -> web.Response:
     status, message = _FAULT_STATUS[fault.name]
-    headers = (
-        {"Retry-After": f"{max(1, round(fault.param_s))}"} if fault.name == "rate429" else None
-    )
+    headers = retry_after_headers(fault.param_s) if fault.name in RETRY_AFTER_FAULTS else None
     return error_response(state, api, status, message, headers)
+
+
+def retry_after_headers(wait_s: float) -> dict[str, str]:
+    """Retry-After in whole seconds (HTTP allows no fraction), and OpenAI's `retry-after-ms`,
+    which its clients read first, for the exact wait."""
+    return {"Retry-After": f"{max(1, round(wait_s))}", "retry-after-ms": f"{round(wait_s * 1e3)}"}
 
 
 async def _next_tokens(job: Job, limit: int) -> int:
