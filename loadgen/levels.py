@@ -14,6 +14,12 @@ from loadgen.records import GpuSample, ProcessSample, RequestRecord, SidecarSamp
 from loadgen.stats import LevelSamples
 
 NS_PER_S = 1_000_000_000
+CUT_OFF_DETAIL = "cut off: the run ended"  # a request the run's end stopped mid-flight
+
+
+def cut_off(record: RequestRecord) -> bool:
+    """True for a request the run's end stopped mid-flight: on record, never in a level."""
+    return record.error_type == "truncated" and record.error_detail == CUT_OFF_DETAIL
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +138,15 @@ def wall_end_unix_ns(record: RequestRecord) -> int:
 
 
 def samples_in_window(records: Iterable[RequestRecord], level: Level) -> LevelSamples:
-    """The samples of the records that ended inside the level's steady window."""
+    """The samples of the records that ended inside the level's steady window; a request the
+    run's end cut off never counts, wherever its end falls (a worker may stop its users after
+    the master closed the last window, or before)."""
     start, end = level.window_start_unix_ns, level.window_end_unix_ns
     samples = LevelSamples()
     if start is None or end is None:
         return samples
     for record in records:
-        if start <= wall_end_unix_ns(record) < end:
+        if start <= wall_end_unix_ns(record) < end and not cut_off(record):
             samples.add(record)
     return samples
 

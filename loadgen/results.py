@@ -6,6 +6,7 @@ requests.jsonl (a RequestRecord a line), summary.json and meta.json (a RunSummar
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -40,6 +41,19 @@ INFLUX_SPOOL_GLOB = "*influx-spool*.lp"
 INFLUX_REPORT_GLOB = "*influx*.json"
 SIDECAR_INFLUX_SPOOL_FILE = "sidecar-influx-spool.lp"
 SIDECAR_INFLUX_REPORT_FILE = "sidecar-influx-report.json"
+# What one run leaves: `--overwrite` removes these (and nothing else) before the next run.
+RUN_FILE_GLOBS = (
+    REQUESTS_FILE,
+    SUMMARY_FILE,
+    META_FILE,
+    SIDECAR_FILE,
+    SIDECAR_LOG,
+    f"{CSV_PREFIX}_*.csv",
+    "*influx*.lp",
+    INFLUX_REPORT_GLOB,
+    "*.tmp",
+)
+WRITE_CHECK_FILE = ".loadgen-write-check"
 SECRET_FLAGS = ("--api-key", "--influx-token", "--influx-password")
 REDACTED = "***"
 
@@ -76,7 +90,11 @@ def redact_argv(argv: list[str]) -> list[str]:
 def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically (a reader never sees half a file)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -109,6 +127,43 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not isinstance(data, dict):
             raise LoadgenError(f"{path}:{number}: expected a JSON object")
         yield number, data
+
+
+# the directory itself ----------------------------------------------------------------------
+def prepare_results_dir(results_dir: Path, overwrite: bool) -> None:
+    """Make `results_dir` ready for one run, before any load: created if missing, refused if it
+    already holds files (unless `overwrite`: then the files of the run before are removed),
+    and checked writable. Each problem is one LoadgenError line."""
+    where = f"--results {results_dir}"
+    if results_dir.exists() and not results_dir.is_dir():
+        raise LoadgenError(f"{where}: not a directory")
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for pattern in RUN_FILE_GLOBS:
+                for path in results_dir.glob(pattern):
+                    path.unlink()
+        held = sorted(p.name for p in results_dir.iterdir())
+    except OSError as exc:
+        raise LoadgenError(f"{where}: {exc.strerror or exc}") from None
+    if held and not overwrite:
+        raise LoadgenError(
+            f"{where} is not empty ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}):"
+            " pass --overwrite to replace the run in it, or choose a new directory"
+        )
+    check_writable(results_dir)
+
+
+def check_writable(results_dir: Path) -> None:
+    """One small file written and removed; a read-only or full filesystem is one line."""
+    probe = results_dir / WRITE_CHECK_FILE
+    try:
+        probe.write_text("loadgen\n")
+        probe.unlink()
+    except OSError as exc:
+        raise LoadgenError(
+            f"--results {results_dir}: cannot write there: {exc.strerror or exc}"
+        ) from None
 
 
 # summary.json and meta.json ----------------------------------------------------------------
@@ -148,28 +203,45 @@ def read_meta(results_dir: Path) -> RunMeta:
 
 # requests.jsonl ----------------------------------------------------------------------------
 class RequestLog:
-    """Appends RequestRecords to requests.jsonl; `flush()` makes them visible to readers."""
+    """Appends RequestRecords to requests.jsonl, a line at a time (line-buffered): a record is
+    on disk, or its write failed, when `write` returns. After the first failed write nothing
+    more is written and `error` says why in one line."""
 
     def __init__(self, results_dir: Path) -> None:
-        results_dir.mkdir(parents=True, exist_ok=True)
         self.path = results_dir / REQUESTS_FILE
-        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
         self.count = 0
+        self.error = ""
+        self._file: IO[str] | None = None
+        try:
+            results_dir.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            self._failed(exc)
 
-    def write(self, record: RequestRecord) -> None:
+    def write(self, record: RequestRecord) -> bool:
+        """True once the record's line is written; False after a failed write."""
         if self._file is None:
-            return
-        self._file.write(json.dumps(record.to_dict(), separators=(",", ":")) + "\n")
+            return False
+        try:
+            self._file.write(json.dumps(record.to_dict(), separators=(",", ":")) + "\n")
+        except OSError as exc:
+            self._failed(exc)
+            return False
         self.count += 1
+        return True
 
     def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
+        """Nothing to do: every line is flushed as it is written."""
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # its error is already in `error`
+                self._file.close()
             self._file = None
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = f"cannot write {self.path}: {exc.strerror or exc}"
+        self.close()
 
 
 def read_requests(results_dir: Path) -> list[RequestRecord]:

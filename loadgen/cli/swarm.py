@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from loadgen import __version__
 from loadgen.cli.influx_options import influx_values, locust_args, locust_env
 from loadgen.cli.influx_options import settings_from_options as influx_settings
 from loadgen.cli.scale_out import master_args
@@ -34,10 +35,16 @@ from loadgen.flags import (
     seconds_of,
     secret_env_vars,
 )
-from loadgen.results import CSV_PREFIX, SUMMARY_FILE, make_run_id, redact_argv
+from loadgen.results import (
+    CSV_PREFIX,
+    SUMMARY_FILE,
+    make_run_id,
+    prepare_results_dir,
+    redact_argv,
+)
 from loadgen.run.plan import StepPlan, parse_users
 from loadgen.run.preflight import check_model
-from loadgen.run.run_end import RunNotes, finish_results
+from loadgen.run.run_end import ChildEnd, RunNotes, finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 from loadgen.run.sim_launch import profile_engine, simulator
 from loadgen.run.target import TargetInfo, probe
@@ -45,7 +52,7 @@ from loadgen.run.verdicts import Verdict, check_started, generator_verdict, run_
 from loadgen.sinks.influx_http import preflight
 from loadgen.sinks.influx_settings import InfluxSettings
 from loadgen.slo import Slo, parse_slos
-from loadgen.summary import RunSummary
+from loadgen.summary import RunMeta, RunSummary
 from loadgen.summary_table import format_table
 from loadgen.workload import load_dataset
 
@@ -103,6 +110,7 @@ def check_inputs(opts: dict[str, Any]) -> RunSpec:
     influx_env = locust_env(influx) if influx is not None else {}
     run_id = opts.get("run_id") or make_run_id()
     results_dir = Path(opts["results"] or Path("results") / run_id)
+    prepare_results_dir(results_dir, bool(opts.get("overwrite")))  # empty and writable, or exit 2
     return RunSpec(plan, rate, slos, run_id, results_dir, influx_args, influx_env, influx)
 
 
@@ -177,27 +185,55 @@ def _interrupt(_signum: int, _frame: Any) -> None:
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> bool:
-    """Run Locust to its end; False if interrupted.
+    """Run Locust to its end; False if interrupted."""
+    return not run_locust(argv, env).interrupted
 
-    Ctrl-C reaches Locust too (same process group) and it saves its results; a SIGTERM or
-    SIGINT sent to this process alone is passed on as SIGTERM, which Locust also handles.
+
+def run_locust(argv: list[str], env: dict[str, str]) -> ChildEnd:
+    """Run Locust to its end, and say how it ended.
+
+    Ctrl-C reaches Locust too (same process group): it stops its users and writes its results,
+    and ignores any further Ctrl-C meanwhile. A SIGTERM or SIGINT sent to this process alone is
+    passed on as SIGINT after CHILD_GRACE_S (at once on a second Ctrl-C); a third one kills it.
     """
     signal.signal(signal.SIGTERM, _interrupt)
     proc = subprocess.Popen(argv, env=env)
     try:
-        proc.wait()
-        return True
+        return ChildEnd(proc.wait())
     except KeyboardInterrupt:
         try:
             proc.wait(CHILD_GRACE_S)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(CHILD_STOP_S)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             proc.kill()
-            proc.wait()
-        return False
+        return ChildEnd(proc.wait(), interrupted=True)
+
+
+def fallback_meta(spec: RunSpec, info: TargetInfo, engine: str) -> RunMeta:
+    """meta.json as far as this process knows it, for a Locust child that wrote none."""
+    return RunMeta(
+        run_id=spec.run_id,
+        loadgen_version=__version__,
+        argv=redact_argv(["loadgen", *sys.argv[1:]]),
+        target=info.host,
+        engine=engine,
+        target_version=info.version,
+        api=info.api,
+        model=info.model,
+        user_class=USER_CLASS,
+    )
+
+
+def echo_end(child: ChildEnd, summary: RunSummary | None) -> int:
+    """A run cut short by anything but Ctrl-C: its cause on stderr, and exit code 1."""
+    reason = summary.end_reason if summary is not None else child.end_reason
+    if child.interrupted or (summary is not None and summary.complete) or not reason:
+        return 0
+    click.echo(f"loadgen: error: the run is incomplete: {reason}", err=True)
+    return 1
 
 
 def gate(
@@ -245,8 +281,12 @@ def swarm(**opts: Any) -> None:
         influx = (spec.influx_args, spec.influx_env)
         engine, run_s = opts["engine"] or info.engine, spec.plan.total_s
         with running_sidecar(sidecar, spec.run_id, spec.results_dir, info, engine, influx, run_s):
-            completed = run_child(argv, child_env(opts, spec))
-    summary, notes = finish_results(spec.results_dir, opts["sim"])
+            child = run_locust(argv, child_env(opts, spec))
+    meta = fallback_meta(spec, info, engine)
+    summary, notes = finish_results(spec.results_dir, opts["sim"], child, meta, spec.plan.warmup_s)
+    ended = echo_end(child, summary)
+    if summary is None and ended:
+        sys.exit(ended)
     if opts["master"]:
         wait = f"{seconds_of(opts, 'worker-wait'):g}s"
         check_started(summary, opts["expect_workers"] or 1, wait)
@@ -254,4 +294,4 @@ def swarm(**opts: Any) -> None:
     if summary is not None:
         code = max(code, echo_verdict(generator_verdict(summary, opts["allow_saturated"])))
     echo_notes(notes)
-    sys.exit(code if completed else 130)
+    sys.exit(130 if child.interrupted else max(code, ended))

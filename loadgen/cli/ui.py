@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -12,13 +13,13 @@ from loadgen.cli.swarm import (
     child_env,
     gate,
     locust_argv,
-    run_child,
+    run_locust,
     target,
 )
 from loadgen.cli.swarm_flags import options_for
 from loadgen.flags import UI, seconds_of
 from loadgen.run.preflight import check_port_free
-from loadgen.run.run_end import finish_results
+from loadgen.run.run_end import ChildEnd, finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 
 INTERACTIVE_SIDECAR_S = 24 * 3600.0  # an interactive session has no planned end
@@ -46,7 +47,11 @@ def ui(**opts: Any) -> None:
         with running_sidecar(
             sidecar, spec.run_id, spec.results_dir, info, engine, influx, INTERACTIVE_SIDECAR_S
         ):
-            run_child([*argv, USER_CLASS], child_env(opts, spec))
-    summary, _ = finish_results(spec.results_dir, opts["sim"])
+            child = run_locust([*argv, USER_CLASS], child_env(opts, spec))
+    if child.interrupted and not opts["autostart"]:  # Ctrl-C: how a session ends
+        child = ChildEnd(0)
+    summary, _ = finish_results(spec.results_dir, opts["sim"], child)
     if summary is not None:
         gate(summary, spec.results_dir, [])
+    if child.end_reason:
+        sys.exit(130 if child.interrupted else 1)

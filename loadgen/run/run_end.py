@@ -7,14 +7,44 @@ No locust, gevent or click import: the CLI runs this in its own process and prin
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from loadgen.results import SUMMARY_FILE, read_sink_reports, read_summary, write_summary
-from loadgen.summary import LevelSummary, RunSummary, SinkReport
+from loadgen.results import (
+    REQUESTS_FILE,
+    SUMMARY_FILE,
+    read_requests,
+    read_sink_reports,
+    read_summary,
+    write_summary,
+)
+from loadgen.run.salvage import summary_from_records
+from loadgen.summary import LevelSummary, RunMeta, RunSummary, SinkReport
 
 WINDOW_E2E_FACTOR = 3.0  # a window shorter than this many median E2Es undercounts output tok/s
+
+
+@dataclass(frozen=True, slots=True)
+class ChildEnd:
+    """How the Locust child ended, as the CLI saw it."""
+
+    returncode: int
+    interrupted: bool = False  # Ctrl-C (or SIGTERM) reached the CLI
+
+    @property
+    def end_reason(self) -> str:
+        """Why the run is incomplete; "" when the child ended by itself."""
+        if self.interrupted:
+            return "interrupted (SIGINT)"
+        if self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"the Locust process was killed by {name}"
+        return ""
 
 
 @dataclass
@@ -68,20 +98,47 @@ def short_window_warning(
 
 
 def finish_results(
-    results_dir: Path, sim_profile: str | None
+    results_dir: Path,
+    sim_profile: str | None,
+    end: ChildEnd | None = None,
+    fallback_meta: RunMeta | None = None,
+    warmup_s: float = 0.0,
 ) -> tuple[RunSummary | None, RunNotes]:
     """The run's summary, completed with what only this process knows (the InfluxDB sink
-    reports of every process, the simulator profile) and written back; the notes to print.
-    None when the run wrote no summary."""
-    if not (results_dir / SUMMARY_FILE).is_file():
+    reports of every process, the simulator profile, how the Locust child ended) and written
+    back with meta.json; the notes to print. A child that wrote no summary gets one from
+    requests.jsonl (`fallback_meta` stands in for its meta). None when there is neither."""
+    reason = end.end_reason if end is not None else ""
+    summary = _summary_or_salvage(results_dir, fallback_meta, warmup_s, reason)
+    if summary is None:
         return None, RunNotes()
-    summary = read_summary(results_dir)
+    if reason and summary.complete:
+        summary = replace(summary, complete=False, end_reason=reason)
     report = read_sink_reports(results_dir)
     meta = replace(summary.meta, sim_profile=sim_profile)
     summary = replace(summary, meta=meta, influx=report)
-    write_summary(results_dir, summary)
     notes = influx_notes(report) if report is not None else RunNotes()
+    try:
+        write_summary(results_dir, summary)
+    except OSError as exc:
+        where = results_dir / SUMMARY_FILE
+        line = f"cannot write {where}: {exc.strerror or exc}; the summary above is not saved"
+        notes.warnings.append(line)
     warning = short_window_warning(summary.levels)
     if warning:
         notes.warnings.append(warning)
     return summary, notes
+
+
+def _summary_or_salvage(
+    results_dir: Path, fallback_meta: RunMeta | None, warmup_s: float, reason: str
+) -> RunSummary | None:
+    if (results_dir / SUMMARY_FILE).is_file():
+        return read_summary(results_dir)
+    if not (results_dir / REQUESTS_FILE).is_file():
+        return None
+    records = read_requests(results_dir)
+    if not records:
+        return None
+    meta = fallback_meta or RunMeta(run_id=records[0].run_id)
+    return summary_from_records(records, meta, warmup_s, reason or "the run wrote no summary")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,10 @@ HEALTH_MESSAGE = "loadgen_health"  # worker -> master every interval: a HealthRe
 
 
 class Collector:
-    """Every record of the run, in arrival order, plus the level windows."""
+    """Every record of the run that requests.jsonl holds, in arrival order, plus the level
+    windows. The first record that cannot be written calls `on_write_error` with one line (the
+    path and the error); from then on records are dropped, so the summary covers what was kept.
+    """
 
     def __init__(self, run_id: str, results_dir: Path, warmup_s: float) -> None:
         self.run_id = run_id
@@ -35,12 +39,18 @@ class Collector:
         self.live = LiveWindow()
         self.tracker = LevelTracker(warmup_s)
         self.records: list[RequestRecord] = []
+        self.on_write_error: Callable[[str], None] = lambda _line: None
+        self._write_error_told = False
 
     def add(self, record: RequestRecord) -> None:
         if record.run_id != self.run_id:  # a worker started without --run-id
             record = dataclasses.replace(record, run_id=self.run_id)
+        if not self.log.write(record):
+            if self.log.error and not self._write_error_told:
+                self._write_error_told = True
+                self.on_write_error(self.log.error)
+            return
         self.records.append(record)
-        self.log.write(record)
         self.live.add(record)
 
     def add_shipped(self, batch: list[dict[str, Any]]) -> None:

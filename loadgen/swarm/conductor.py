@@ -18,7 +18,7 @@ import gevent
 from locust.runners import MasterRunner
 
 from loadgen.levels import Level, ResourceSeries
-from loadgen.results import SidecarTail, redact_argv, write_summary
+from loadgen.results import SUMMARY_FILE, SidecarTail, redact_argv, write_summary
 from loadgen.run.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
 from loadgen.run.target import TargetInfo
 from loadgen.summary import LevelSummary
@@ -26,6 +26,7 @@ from loadgen.summary_table import format_table
 from loadgen.swarm import events, finalize, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector
 from loadgen.swarm.progress import format_progress, progress_mode
+from loadgen.swarm.run_stop import RunStop
 from loadgen.swarm.session import Session
 
 POLL_INTERVAL_S = 0.2
@@ -60,6 +61,8 @@ class Conductor:
         self._finished = False
         self._sigterm: Any = None
         self._stopping = False  # between test_stopping and the next test_start: no new levels
+        self.run_stop = RunStop(environment)
+        self.before_summary: Any = lambda: None  # a master: collect the workers' last records
 
     def install(self, web_ui: Any) -> None:
         ev = self.environment.events
@@ -68,6 +71,8 @@ class Conductor:
         ev.test_stopping.add_listener(self._on_test_stopping)
         ev.test_stop.add_listener(self._on_test_stop)
         ev.quitting.add_listener(self._on_quitting)
+        self.run_stop.install()
+        self.collector.on_write_error = self._write_failed
         if web_ui is not None:
             webui.install(self.environment, web_ui, self)
 
@@ -99,8 +104,11 @@ class Conductor:
         self.collector.tracker.ramp_done(int(user_count), time.time_ns())
 
     def _on_test_stopping(self, **_: Any) -> None:
-        """The stop decision, before Locust kills the users: the last level's window ends here,
-        so requests cut off by the stop never count in it."""
+        self.end_levels()
+
+    def end_levels(self) -> None:
+        """The stop decision, before the users are killed (here or on the workers): the last
+        level's window ends here, so requests cut off by the stop never count in it."""
         self._stopping = True
         for level in self.collector.tracker.stop(time.time_ns()):
             self._level_closed(level)
@@ -121,6 +129,7 @@ class Conductor:
         if self._finished:
             return
         self._finished = True
+        self.before_summary()
         now = time.time_ns()
         for level in self.collector.tracker.stop(now):
             self._level_closed(level)
@@ -144,8 +153,15 @@ class Conductor:
             self.health.verdict(self.collector.requests_by_worker()),
             self.collector.records,
         )
+        if self.run_stop.reason:
+            summary = dataclasses.replace(summary, complete=False, end_reason=self.run_stop.reason)
         self.collector.close()
-        write_summary(self.collector.results_dir, summary)
+        try:
+            write_summary(self.collector.results_dir, summary)
+        except OSError as exc:
+            where = self.collector.results_dir / SUMMARY_FILE
+            line = f"cannot write {where}: {exc.strerror or exc}; the summary is lost"
+            print(f"loadgen: error: {line}", file=sys.stderr, flush=True)
         for problem in self._sidecar.problems:  # those samples are missing from VRAM/RSS
             print(f"loadgen: sidecar samples ignored: {problem}", file=sys.stderr, flush=True)
         if os.environ.get(CHILD_ENV) != "1":
@@ -153,6 +169,12 @@ class Conductor:
             print(f"results: {self.collector.results_dir}", flush=True)
             for line in verdict_lines(summary.generator):
                 print(line, file=sys.stderr, flush=True)
+
+    def _write_failed(self, line: str) -> None:
+        """requests.jsonl cannot take a record: one line, and the run stops (exit code 1)."""
+        print(f"loadgen: error: {line}; stopping the run", file=sys.stderr, flush=True)
+        self.environment.process_exit_code = 1
+        self.run_stop.cut_short(line)
 
     # levels --------------------------------------------------------------------------------
     def _poll(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -70,8 +71,12 @@ def finish(environment: Any, llm: LlmStats) -> None:
     opts = environment.parsed_options
     prefix = getattr(opts, "csv_prefix", None)
     if prefix:
-        write_csv(Path(prefix + LLM_CSV_SUFFIX), csv_header(), csv_rows(llm))
-        rewrite_locust_csv(environment, prefix)
+        try:
+            write_csv(Path(prefix + LLM_CSV_SUFFIX), csv_header(), csv_rows(llm))
+            rewrite_locust_csv(environment, prefix)
+        except OSError as exc:  # a full disk: the run has already said so about its records
+            print(f"loadgen: error: cannot write {prefix}_*.csv: {exc.strerror or exc}",
+                  file=sys.stderr, flush=True)  # fmt: skip
     if not (getattr(opts, "json", False) or getattr(opts, "json_file", None)):
         for line in summary_lines(llm):  # where Locust printed its summary
             console_logger.info(line)
@@ -95,6 +100,10 @@ def _replace(path: Path, write: Callable[[Any], Any]) -> None:
     """Write a new file, then rename it over `path`: a writer still holding the old one (Locust's,
     until it closes its files) cannot touch the new one."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as out:  # the same open mode as Locust's CSV files
-        write(csv.writer(out))
+    try:
+        with open(tmp, "w") as out:  # the same open mode as Locust's CSV files
+            write(csv.writer(out))
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)

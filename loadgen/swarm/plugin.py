@@ -20,7 +20,7 @@ from locust import events as locust_events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
-from loadgen.results import make_run_id
+from loadgen.results import make_run_id, prepare_results_dir
 from loadgen.run.health import HealthBook, HealthReport
 from loadgen.run.target import TargetInfo, probe
 from loadgen.swarm import events, options
@@ -35,10 +35,11 @@ from loadgen.swarm.collector import (
     Collector,
     Shipper,
 )
-from loadgen.swarm.conductor import Conductor
+from loadgen.swarm.conductor import CHILD_ENV, Conductor
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.intervals import IntervalCounter
 from loadgen.swarm.options import SwarmSettings
+from loadgen.swarm.run_stop import WorkerStop
 from loadgen.swarm.session import LevelState, Session, worker_id
 
 SHIP_INTERVAL_S = 1.0
@@ -105,6 +106,8 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs
     opts = environment.parsed_options
     opts.run_id = session.context.run_id  # the master owns the run: workers get its run_id
     results_dir = Path(session.context.results_dir)
+    if os.environ.get(CHILD_ENV) != "1":  # `loadgen swarm` and `loadgen ui` checked it already
+        _check_results_dir(results_dir, bool(opts.overwrite))
     collector = Collector(session.context.run_id, results_dir, opts.warmup)
     health = HealthBook(
         opts.saturation_cpu_pct, opts.saturation_intervals, opts.saturation_lag_ms, opts.interval
@@ -118,6 +121,14 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs
     else:
         events.llm_request.add_listener(lambda record, **_: collector.add(record))
         _count_intervals(environment).listeners.append(conductor.observe_health)
+
+
+def _check_results_dir(results_dir: Path, overwrite: bool) -> None:
+    try:
+        prepare_results_dir(results_dir, overwrite)
+    except LoadgenError as exc:
+        print(f"loadgen: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _hear_health(runner: Any, conductor: Conductor) -> None:
@@ -149,21 +160,32 @@ def _drain_before_quit(runner: Any, conductor: Conductor) -> None:
     drop their last records. Before quitting, ask every live worker to stop its users and ship
     everything, and wait for each one's acknowledgement (bounded); the silent ones are lost."""
     pending: set[str] = set()
+    drained: list[bool] = []
     runner.register_message(FLUSHED_MESSAGE, lambda msg, **_: pending.discard(msg.node_id))
     locust_quit = runner.quit
 
-    def quit_after_drain() -> None:
+    def drain() -> None:
+        if drained:
+            return
+        drained.append(True)
+        conductor.end_levels()  # before the workers cut their requests off
         pending.update(c.id for c in runner.clients.all if c.state != STATE_MISSING)
         if pending:
             runner.send_message(FLUSH_MESSAGE)
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while pending and time.monotonic() < deadline:
             gevent.sleep(0.05)
+            pending.intersection_update(c.id for c in runner.clients.all)  # quit: all shipped
         for node_id in pending:
             conductor.note_lost(node_id, f"sent no final records within {DRAIN_TIMEOUT_S:g} s")
+
+    def quit_after_drain() -> None:
+        conductor.run_stop.ending()  # a Ctrl-C from here on cannot cut the drain short
+        drain()
         locust_quit()
 
     runner.quit = quit_after_drain
+    conductor.before_summary = drain  # Ctrl-C in the web UI quits after the summary
 
 
 def _wire_worker(environment: Any, runner: Any) -> None:
@@ -193,6 +215,7 @@ def _wire_worker(environment: Any, runner: Any) -> None:
         shipper.flush()
         runner.send_message(FLUSHED_MESSAGE, {"records": shipper.shipped})
 
+    WorkerStop(runner, shipper.flush).install(environment)
     runner.register_message(STAGE_MESSAGE, on_stage)
     runner.register_message(FLUSH_MESSAGE, on_flush, concurrent=True)
     locust_events.test_stop.add_listener(lambda **_: shipper.flush())

@@ -21,6 +21,7 @@ import gevent
 from loadgen import timing
 from loadgen.backends import backend_for
 from loadgen.backends.base import ChatRequest
+from loadgen.levels import CUT_OFF_DETAIL
 from loadgen.records import RequestRecord
 from loadgen.swarm import events, locust_outputs
 from loadgen.swarm.arrivals import PoissonArrivals
@@ -138,7 +139,7 @@ class Session:
             # The run ended mid-request (Locust kills its users): keep every seq on record,
             # but only for loadgen's listeners, not as a Locust failure.
             cut = Exchange(
-                failed(empty_result(), "truncated", "cut off: the run ended"),
+                failed(empty_result(), "truncated", CUT_OFF_DETAIL),
                 wall_send_unix_ns,
                 t_send_ns,
                 time.perf_counter_ns(),
