@@ -1,0 +1,168 @@
+"""The fault matrix: every fault loadgen promises to survive (docs/reliability.md), each run for
+real against the simulator and a real influxd. Each case asserts the exit code and the message,
+and that records, summary and InfluxDB points agree with the simulator's truth file line for
+line (tests/fixtures/truth_match.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from loadgen.results import read_summary
+from loadgen.sim.faults import FAULT_NAMES
+from tests.fixtures.influx import Influxd
+from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
+from tests.fixtures.swarm import swarm_env
+from tests.fixtures.truth_match import Truth, match_influx, match_records, match_summary, records_of
+
+pytestmark = pytest.mark.slow
+
+# Every fault of the simulator in one run, each on 8 % of the requests; stall pauses 1 s
+# against a 0.3 s stall timeout, rate429 asks for a 0.2 s pause.
+PARAMS = {"stall": ":1s", "rate429": ":0.2s"}
+ALL_FAULTS = ",".join(f"{name}=0.08{PARAMS.get(name, '')}" for name in FAULT_NAMES)
+RUN_TIMEOUT_S = 120
+
+
+@dataclass
+class Run:
+    """One `loadgen swarm` against a simulator with a truth file, writing to influxd."""
+
+    tmp: Path
+    influx: Influxd
+    db: str
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def results(self) -> Path:
+        return self.tmp / "run"
+
+    @property
+    def truth(self) -> Path:
+        return self.tmp / "truth.jsonl"
+
+    def command(self, *args: str) -> list[str]:
+        influx = ["--influx-url", self.influx.url, "--influx-flavour", "v1", "--influx-db", self.db]
+        common = ["--results", str(self.results), "--progress", "off", "--seed", "7"]
+        return loadgen_cmd("swarm", *common, "--output-tokens", "16", *influx, *args)
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**swarm_env(), **(env or {})},
+            start_new_session=True,
+        )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"the run did not stop by itself: {err[-2000:]}") from None
+    return proc.returncode, out, err
+
+
+def wait_records(run: Run, count: int, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
+    """Until the run has `count` truth rows (it is under way and serving)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = run.truth.read_text() if run.truth.is_file() else ""
+        if text.count("\n") >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the run never got under way")
+
+
+def check_truth(run: Run, lost_in_flight: int = 0, engine_killed: bool = False) -> None:
+    """Records, summary and InfluxDB agree with the truth file."""
+    records = records_of(run.results)
+    assert records, "no record written"
+    match_records(records, Truth.read(run.truth), lost_in_flight, engine_killed)
+    match_summary(read_summary(run.results), records)
+    match_influx(run.influx, run.db, records)
+
+
+@pytest.fixture
+def run(influxd: tuple[Influxd, str], tmp_path: Path) -> Run:
+    server, db = influxd
+    return Run(tmp_path, server, db)
+
+
+@contextlib.contextmanager
+def sim_process(run: Run) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A simulator of our own (so the test can kill it), writing the truth file."""
+    port = free_port()
+    cmd = loadgen_cmd("sim", "--port", str(port), "--truth", str(run.truth), "--seed", "7")
+    url = f"http://{LOOPBACK}:{port}"
+    with running(cmd, ready_url=f"{url}/v1/models", log=run.tmp / "sim.log") as proc:
+        yield proc, url
+
+
+def test_every_sim_fault_fails_the_error_gate_and_loses_nothing(run: Run) -> None:
+    sim = ["--sim", "fast", "--sim-faults", ALL_FAULTS, "--sim-truth", str(run.truth)]
+    code, _, err = finish(run.start(*sim, "--users", "3", "--run-time", "4s",
+                                    "--stall-timeout", "0.3s"))  # fmt: skip
+    assert code == 1, err[-3000:]
+    assert "error_rate" in err and "Traceback" not in err, err[-3000:]
+    faults = {row["fault"] for row in Truth.read(run.truth).rows.values()}
+    assert faults == {*FAULT_NAMES, None}  # each one struck at least once
+    check_truth(run)
+
+
+def test_influxdb_down_mid_run_spills_and_replays_every_point(
+    influxd_factory: Callable[..., Influxd], tmp_path: Path
+) -> None:
+    server = influxd_factory()
+    run = Run(tmp_path, server, server.create_db())
+    proc = run.start("--sim", "fast", "--sim-truth", str(run.truth), "--users", "2",
+                     "--run-time", "5s")  # fmt: skip
+    wait_records(run, 50, proc)
+    server.stop()
+    code, _, err = finish(proc)
+    assert code == 0, err[-3000:]
+    assert "InfluxDB missed points" in err and "loadgen replay" in err, err[-3000:]
+    server.start()
+    replay = loadgen_cmd("replay", str(run.results), "--influx-url", server.url, "--influx-db",
+                         run.db)  # fmt: skip
+    done = subprocess.run(replay, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    check_truth(run)
+
+
+def test_engine_death_is_dated_counted_and_fails_the_run(run: Run) -> None:
+    with sim_process(run) as (sim, url):
+        proc = run.start("--host", url, "--users", "2", "--run-time", "6s")
+        wait_records(run, 50, proc)
+        sim.send_signal(signal.SIGKILL)  # a crash: no goodbye, in-flight requests die with it
+        code, _, err = finish(proc)
+    assert code == 1, err[-3000:]
+    assert "unreachable" in err, err[-3000:]
+    summary = read_summary(run.results)
+    assert summary.engine_unreachable_unix_ns is not None
+    assert sum(level.errors_by_type.get("connect", 0) for level in summary.levels) > 0
+    check_truth(run, engine_killed=True)
+
+
+def test_a_starved_generator_fails_on_event_loop_lag(run: Run) -> None:
+    sim = ["--sim", "fast", "--sim-truth", str(run.truth)]
+    code, _, err = finish(run.start(*sim, "--users", "2", "--run-time", "4s", "--interval", "1s",
+                                    "--saturation-lag-ms", "0.001",
+                                    env={"LOADGEN_ALLOW_SATURATED": "0"}))  # fmt: skip
+    assert code == 1, err[-3000:]
+    assert "load generator saturated" in err and "lag" in err, err[-3000:]
+    check_truth(run)
