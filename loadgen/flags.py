@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,6 +98,7 @@ class Flag:
     min_open: bool = False  # the value must be above `min`, not just at least `min`
     secret: bool = False  # never on a command line, never shown
     multiple: bool = False  # repeatable (click only)
+    rule: Callable[[str, str], str] | None = None  # a text's own check (run_id), else none
 
     @property
     def option(self) -> str:
@@ -138,6 +139,8 @@ class Flag:
         """`value` if it is one of the choices and inside the range; else LoadgenError."""
         if self.choices and value is not None and value not in self.choices:
             raise LoadgenError(f"{self.option}: {value!r} is not one of {', '.join(self.choices)}")
+        if self.rule is not None and isinstance(value, str):
+            return self.rule(value, self.option)
         if not isinstance(value, int | float) or isinstance(value, bool):
             return value
         if not math.isfinite(value):
@@ -270,7 +273,7 @@ _WORKLOAD: tuple[Flag, ...] = (
 
 _SCALE_OUT: tuple[Flag, ...] = (
     Flag("run-id", "str", None, "run id (default: UTC time + random suffix); share it with"
-         " `loadgen sidecar`", _on("swarm locust"), to_child=True),
+         " `loadgen sidecar`", _on("swarm locust"), to_child=True, rule=run_id),
     Flag("master", "switch", False, "run as the master of `loadgen worker` processes on other"
          " hosts", _on("swarm")),
     Flag("expect-workers", "int", None, "--master: start once this many workers have joined",

@@ -32,7 +32,7 @@ def ui(**opts: Any) -> None:
     """Open Locust's web UI with loadgen's LLM tab; Ctrl-C ends it and writes the results."""
     opts["slo"] = ()
     spec = check_inputs(opts)
-    check_port_free(WEB_HOST, opts["web_port"], "--web-port")  # before any child starts
+    check_port_free(WEB_HOST, opts["web_port"], "--web-port")  # before anything is started
     sidecar = check_sidecar(opts, seconds_of(opts, "sidecar-interval"))
     with target(opts) as info:
         argv = locust_argv(opts, spec, info, headless=False)
