@@ -26,6 +26,7 @@ from loadgen.records import (
     RequestRecord,
     SidecarSample,
 )
+from loadgen.redact import REDACTED, redact_text
 from loadgen.summary import RunMeta, RunSummary, SinkReport, build
 
 REQUESTS_FILE = "requests.jsonl"
@@ -55,7 +56,6 @@ RUN_FILE_GLOBS = (
 )
 WRITE_CHECK_FILE = ".loadgen-write-check"
 SECRET_FLAGS = ("--api-key", "--influx-token", "--influx-password")
-REDACTED = "***"
 
 
 def influx_report_file(worker: str | None) -> str:
@@ -70,7 +70,8 @@ def make_run_id(wall_unix_s: float | None = None, suffix: str | None = None) -> 
 
 
 def redact_argv(argv: list[str]) -> list[str]:
-    """argv with the value of every secret flag (`--api-key X`, `--api-key=X`) replaced."""
+    """argv with the value of every secret flag (`--api-key X`, `--api-key=X`) replaced, and the
+    credentials of every URL in it (`--influx-url http://user:pw@host`, `?token=`)."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -83,7 +84,7 @@ def redact_argv(argv: list[str]) -> list[str]:
             out.append(f"{flag}={REDACTED}" if eq else arg)
             hide_next = not eq
             continue
-        out.append(arg)
+        out.append(redact_text(arg))
     return out
 
 

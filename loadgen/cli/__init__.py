@@ -14,6 +14,7 @@ import click
 
 from loadgen import __version__
 from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
+from loadgen.redact import redact_text
 
 # name -> "module:attribute"; each module owns one job.
 COMMANDS: dict[str, str] = {
@@ -62,7 +63,7 @@ class LazyGroup(click.Group):
             click.echo("loadgen: aborted", err=True)
             sys.exit(130)
         except click.ClickException as exc:
-            click.echo(f"loadgen: error: {exc.format_message()}", err=True)
+            click.echo(f"loadgen: error: {redact_text(exc.format_message())}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except LoadgenError as exc:
             click.echo(f"loadgen: error: {exc}", err=True)

@@ -18,6 +18,7 @@ from loadgen.cli.swarm_flags import click_option
 from loadgen.errors import LoadgenError
 from loadgen.flags import SIDECAR, Flag
 from loadgen.flags import run_id as flag_run_id
+from loadgen.redact import redact_url
 from loadgen.results import SidecarLog
 from loadgen.sidecar.influx_out import InfluxSampleSink
 from loadgen.sidecar.runner import SampleSink, Sidecar, Sources, open_sources
@@ -50,7 +51,8 @@ def _check(
     if engine_url:
         parts = urllib.parse.urlsplit(engine_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LoadgenError(f"--engine-url must be http(s)://host[:port], got {engine_url!r}")
+            shown = redact_url(engine_url)
+            raise LoadgenError(f"--engine-url must be http(s)://host[:port], got {shown!r}")
 
 
 def _stop_on_signals() -> threading.Event:

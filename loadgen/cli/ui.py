@@ -18,6 +18,7 @@ from loadgen.cli.swarm import (
 )
 from loadgen.cli.swarm_flags import options_for
 from loadgen.flags import UI, seconds_of
+from loadgen.redact import redact_url
 from loadgen.run.preflight import check_port_free
 from loadgen.run.run_end import ChildEnd, finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
@@ -41,7 +42,7 @@ def ui(**opts: Any) -> None:
         if opts["autostart"]:
             argv += ["--autostart", "-t", f"{spec.plan.total_s:g}s", "--autoquit", "2"]
         url = f"http://127.0.0.1:{opts['web_port']}"
-        click.echo(f"loadgen ui: {url}  (target {info.host}, {info.model})")
+        click.echo(f"loadgen ui: {url}  (target {redact_url(info.host)}, {info.model})")
         influx = (spec.influx_args, spec.influx_env)
         engine = opts["engine"] or info.engine
         with running_sidecar(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadgen.errors import LoadgenError
+from loadgen.redact import redact_url
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -92,7 +93,7 @@ def probe(host: str, api: str, model: str, api_key: str | None) -> TargetInfo:
     """Resolve api ('auto' allowed) and model ('' allowed) against the live server."""
     host = host.rstrip("/")
     if not host.startswith(("http://", "https://")):
-        raise LoadgenError(f"--host must start with http:// or https://, got {host!r}")
+        raise LoadgenError(f"--host must start with http:// or https://, got {redact_url(host)!r}")
     if api == "auto":
         api, version = detect_api(host, api_key)
     elif api in ("openai", "ollama"):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from loadgen.records import EngineSample, GpuSample, Notice
+from loadgen.redact import redact_text
 from loadgen.sidecar.engine import (
     EngineFormatError,
     base_url,
@@ -148,7 +149,7 @@ class EngineScraper:
             self._note(wall_unix_ns, message)
 
     def _note(self, wall_unix_ns: int, message: str) -> None:
-        self._notices.append(Notice(wall_unix_ns, "engine", message))
+        self._notices.append(Notice(wall_unix_ns, "engine", redact_text(message)))
 
 
 def _reason(exc: Exception) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from loadgen.errors import LoadgenError
 from loadgen.flags import INFLUX_ENV_VARS, INFLUX_FLAVOURS, INFLUX_SECRETS
+from loadgen.redact import redact_url
 
 Flavour = Literal["v1", "v2", "auto"]
 
@@ -42,15 +43,18 @@ class InfluxSettings:
     backoff_max_s: float = 8.0
 
     def __post_init__(self) -> None:
-        # user:password@ in the URL moves into user/password, so the URL is safe to show.
+        # Credentials in the URL (user:password@, or 1.x's ?u=&p= and ?token=) move into the
+        # fields and the query goes, so the URL is safe to show and store.
         parts = urllib.parse.urlsplit(self.url)
-        if parts.username is not None or parts.password is not None:
-            object.__setattr__(
-                self, "user", self.user or urllib.parse.unquote(parts.username or "")
-            )
-            password = urllib.parse.unquote(parts.password or "")
-            object.__setattr__(self, "password", self.password or password)
-            object.__setattr__(self, "url", self.display_url)
+        if parts.username is None and parts.password is None and not parts.query:
+            return
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        user = urllib.parse.unquote(parts.username or "") or query.get("u", "")
+        password = urllib.parse.unquote(parts.password or "") or query.get("p", "")
+        object.__setattr__(self, "user", self.user or user)
+        object.__setattr__(self, "password", self.password or password)
+        object.__setattr__(self, "token", self.token or query.get("token", ""))
+        object.__setattr__(self, "url", self.display_url.rstrip("/"))
 
     @property
     def display_url(self) -> str:
@@ -98,7 +102,8 @@ def settings_from(
     if not url:
         return None
     if not url.startswith(("http://", "https://")):
-        raise LoadgenError(f"--influx-url must start with http:// or https://, got {url!r}")
+        shown = redact_url(url)
+        raise LoadgenError(f"--influx-url must start with http:// or https://, got {shown!r}")
     flavour = str(merged["flavour"] or "auto").lower()
     if flavour not in INFLUX_FLAVOURS:
         raise LoadgenError(f"--influx-flavour must be one of v1, v2, auto; got {flavour!r}")

@@ -18,6 +18,7 @@ import gevent
 from locust.runners import MasterRunner
 
 from loadgen.levels import Level, ResourceSeries
+from loadgen.redact import redact_url
 from loadgen.results import SUMMARY_FILE, SidecarTail, redact_argv, write_summary
 from loadgen.run.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
 from loadgen.run.target import TargetInfo
@@ -290,7 +291,7 @@ class Conductor:
 
     def _describe(self) -> str:
         c = self.session.context
-        return f"{c.run_id} {c.api} {c.model} @ {c.target}"
+        return f"{c.run_id} {c.api} {c.model} @ {redact_url(c.target)}"
 
     def _argv(self) -> list[str]:
         raw = os.environ.get(ARGV_ENV)

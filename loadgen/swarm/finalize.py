@@ -12,6 +12,7 @@ from typing import Any
 from loadgen import __version__
 from loadgen.levels import Level, ResourceSeries, first_window, samples_in_window
 from loadgen.records import RequestRecord
+from loadgen.redact import redact_url
 from loadgen.summary import (
     GeneratorVerdict,
     LevelSummary,
@@ -52,7 +53,7 @@ def run_meta(
         run_id=context.run_id,
         loadgen_version=__version__,
         argv=argv,
-        target=context.target,
+        target=redact_url(context.target),
         engine=context.engine,
         target_version=target_version,
         api=context.api,
