@@ -43,6 +43,7 @@ LLM_REQUEST = Measurement(
     {
         **_kinds("float", "ttft_ms", "ttft_sched_ms", "ttfo_ms", "tpot_ms", "e2e_ms"),
         **_kinds("float", "itl_mean_ms", "itl_max_ms"),
+        **_kinds("float", "retry_after_s", "retry_wait_s"),  # a server's Retry-After, its wait
         # Ollama only: loadgen.timing.OllamaBreakdown
         **_kinds("float", "queue_ms", "load_ms", "prefill_ms", "decode_ms", "network_client_ms"),
         **_kinds("int", "n_in", "n_out", "n_frames", "http_status", "stage_index"),
@@ -174,6 +175,8 @@ def _request_counts(r: RequestRecord) -> dict[str, FieldValue | None]:
         "n_out_source": r.n_out_source,
         "finish_reason": r.finish_reason,
         "error_detail": detail,
+        "retry_after_s": r.retry_after_s,
+        "retry_wait_s": r.retry_wait_s,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Literal
@@ -16,6 +17,7 @@ from typing import Literal
 import urllib3
 
 from loadgen.errors import LoadgenError
+from loadgen.retry_after import retry_after_s
 from loadgen.sinks.influx_settings import Flavour, InfluxSettings, check_complete
 
 OutcomeKind = Literal["ok", "retry", "reject", "refused"]
@@ -105,10 +107,8 @@ def _outcome(status: int, data: bytes, retry_after: str | None) -> WriteOutcome:
 
 
 def _retry_after_s(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:  # an HTTP date: rare from InfluxDB; fall back to our own backoff
-        return None
+    """The server's Retry-After (seconds or an HTTP date), read as the chat clients read it."""
+    return retry_after_s(value, None, time.time())
 
 
 def _error_text(data: bytes) -> str:

@@ -145,7 +145,16 @@ def test_failed_request_tags_error_class_never_its_text() -> None:
     assert fields["error_detail"] == "busy retry later"
     assert "ttft_ms" not in fields and fields["e2e_ms"] == pytest.approx(246.0)
     assert fields["http_status"] == 503
+    assert "retry_after_s" not in fields and "retry_wait_s" not in fields  # none asked
     _assert_declared_types(point)
+
+
+def test_a_retry_after_and_its_wait_reach_influxdb() -> None:
+    asked = schema.request_point(record(ok=False, http_status=429, retry_after_s=2.0), TAGS)
+    waited = schema.request_point(record(retry_wait_s=2.0), TAGS)
+    assert fields_of(asked)["retry_after_s"] == 2.0 and fields_of(waited)["retry_wait_s"] == 2.0
+    _assert_declared_types(asked)
+    _assert_declared_types(waited)
 
 
 def test_ollama_breakdown() -> None:
