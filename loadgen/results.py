@@ -138,6 +138,7 @@ def prepare_results_dir(results_dir: Path, overwrite: bool) -> None:
     where = f"--results {results_dir}"
     if results_dir.exists() and not results_dir.is_dir():
         raise LoadgenError(f"{where}: not a directory")
+    missing = [d for d in (results_dir, *results_dir.parents) if not d.exists()]
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
         if overwrite:
@@ -152,7 +153,11 @@ def prepare_results_dir(results_dir: Path, overwrite: bool) -> None:
             f"{where} is not empty ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}):"
             " pass --overwrite to replace the run in it, or choose a new directory"
         )
-    check_writable(results_dir)
+    try:
+        check_writable(results_dir)
+    finally:  # a run stopped by other bad input leaves no empty directory behind
+        for made in missing:
+            made.rmdir()
 
 
 def check_writable(results_dir: Path) -> None:
