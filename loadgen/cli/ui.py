@@ -32,8 +32,8 @@ WEB_HOST = "127.0.0.1"
 def ui(**opts: Any) -> None:
     """Open Locust's web UI with loadgen's LLM tab; Ctrl-C ends it and writes the results."""
     opts["slo"] = ()
-    spec = check_inputs(opts)
     check_port_free(WEB_HOST, opts["web_port"], "--web-port")  # before anything is started
+    spec = check_inputs(opts)
     sidecar = check_sidecar(opts, seconds_of(opts, "sidecar-interval"))
     with target(opts) as info:
         argv = locust_argv(opts, spec, info, headless=False)
