@@ -8,10 +8,11 @@ that was not cut short (`truncated`: cut off mid-stream or by the run's end) is 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from loadgen.levels import wall_end_unix_ns
 from loadgen.records import RequestRecord
+from loadgen.summary import RunSummary
 
 UNREACHABLE_CONNECT_ERRORS = 3  # fewer is a blip, not an engine gone
 
@@ -38,3 +39,15 @@ def engine_unreachable(
     if len(connect) < min_connect_errors or settled[-1].error_type != "connect":
         return None
     return Unreachable(wall_end_unix_ns(connect[0]), len(connect))
+
+
+def with_unreachable(summary: RunSummary, records: Iterable[RequestRecord]) -> RunSummary:
+    """`summary` with its `engine_unreachable_*` fields set from the run's records."""
+    found = engine_unreachable(records)
+    if found is None:
+        return replace(summary, engine_unreachable_unix_ns=None, engine_unreachable_errors=0)
+    return replace(
+        summary,
+        engine_unreachable_unix_ns=found.since_unix_ns,
+        engine_unreachable_errors=found.connect_errors,
+    )

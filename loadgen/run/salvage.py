@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from loadgen.levels import Level, samples_in_window, wall_end_unix_ns
 from loadgen.records import RequestRecord
 from loadgen.summary import RunMeta, RunSummary, summarize_level
+from loadgen.unreachable import with_unreachable
 
 
 def levels_of(records: Sequence[RequestRecord], warmup_s: float) -> list[Level]:
@@ -42,7 +43,7 @@ def summary_from_records(
         meta = dataclasses.replace(meta, start_unix_ns=first)
     if records and meta.end_unix_ns is None:
         meta = dataclasses.replace(meta, end_unix_ns=max(wall_end_unix_ns(r) for r in records))
-    return RunSummary(
+    summary = RunSummary(
         run_id=meta.run_id,
         levels=tuple(s for s in summaries if s is not None),
         meta=meta,
@@ -51,3 +52,4 @@ def summary_from_records(
         complete=False,
         end_reason=end_reason,
     )
+    return with_unreachable(summary, records)

@@ -22,7 +22,7 @@ from loadgen.summary import (
     with_resources,
 )
 from loadgen.swarm.context import RunContext
-from loadgen.unreachable import engine_unreachable
+from loadgen.unreachable import with_unreachable
 
 
 def level_summary(
@@ -76,14 +76,12 @@ def run_summary(
     """The run: every level that had a window, in order, plus every level observed, and when
     the engine stopped answering (from `records`, every record of the run)."""
     measured = tuple(summaries[lv.index] for lv in levels if lv.index in summaries)
-    unreachable = engine_unreachable(records)
-    return RunSummary(
+    summary = RunSummary(
         run_id=meta.run_id,
         levels=measured,
         meta=meta,
         stages=tuple(levels),
         requests_recorded=requests_recorded,
         generator=generator,
-        engine_unreachable_unix_ns=None if unreachable is None else unreachable.since_unix_ns,
-        engine_unreachable_errors=0 if unreachable is None else unreachable.connect_errors,
     )
+    return with_unreachable(summary, records)
