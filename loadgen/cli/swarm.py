@@ -37,6 +37,7 @@ from loadgen.flags import (
 )
 from loadgen.results import (
     CSV_PREFIX,
+    REQUESTS_FILE,
     SUMMARY_FILE,
     make_run_id,
     prepare_results_dir,
@@ -49,7 +50,8 @@ from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 from loadgen.run.sim_launch import profile_engine, simulator
 from loadgen.run.target import TargetInfo, probe
 from loadgen.run.verdicts import Verdict, check_started, generator_verdict, run_verdict
-from loadgen.sinks.influx_http import preflight
+from loadgen.sinks.influx_http import InfluxHttp, preflight
+from loadgen.sinks.influx_replay import replay as replay_files
 from loadgen.sinks.influx_settings import InfluxSettings
 from loadgen.slo import Slo, parse_slos
 from loadgen.summary import RunMeta, RunSummary
@@ -227,6 +229,26 @@ def fallback_meta(spec: RunSpec, info: TargetInfo, engine: str) -> RunMeta:
     )
 
 
+def restore_influx(spec: RunSpec, child: ChildEnd, notes: RunNotes) -> None:
+    """A killed Locust child took its unsent InfluxDB points with it: load its requests.jsonl
+    into InfluxDB again (idempotent: points already there are overwritten, never doubled)."""
+    requests = spec.results_dir / REQUESTS_FILE
+    if spec.influx is None or child.returncode >= 0 or not requests.is_file():
+        return
+    client = InfluxHttp(spec.influx)
+    try:
+        counts = replay_files(client, [requests])
+    except LoadgenError as exc:
+        notes.warnings.append(
+            f"InfluxDB may miss requests of the killed run ({exc}): push them with"
+            f" `loadgen replay {spec.results_dir} --only jsonl`"
+        )
+        return
+    finally:
+        client.close()
+    notes.info.append(f"influx: reloaded {counts.total} request points from {requests}")
+
+
 def echo_end(child: ChildEnd, summary: RunSummary | None) -> int:
     """A run cut short by anything but Ctrl-C: its cause on stderr, and exit code 1."""
     reason = summary.end_reason if summary is not None else child.end_reason
@@ -284,6 +306,7 @@ def swarm(**opts: Any) -> None:
             child = run_locust(argv, child_env(opts, spec))
     meta = fallback_meta(spec, info, engine)
     summary, notes = finish_results(spec.results_dir, opts["sim"], child, meta, spec.plan.warmup_s)
+    restore_influx(spec, child, notes)
     ended = echo_end(child, summary)
     if summary is None and ended:
         sys.exit(ended)

@@ -144,9 +144,22 @@ class InfluxSink:
         self._rejected.close()
         report = self.report()
         if self._report_path is not None:
-            self._report_path.parent.mkdir(parents=True, exist_ok=True)
-            self._report_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            self._write_report(self._report_path, report)
         return report
+
+    @staticmethod
+    def _write_report(path: Path, report: SinkReport) -> None:
+        """The report file, or (a full disk) its counts in one log line instead of a crash."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            log.error(
+                "cannot write %s: %s; InfluxDB: %d points written, %d spilled, %d rejected,"
+                " %d dropped",
+                path, exc.strerror or exc, report.written, report.spilled, report.rejected,
+                report.dropped,
+            )  # fmt: skip
 
     def _run(self) -> None:
         while True:

@@ -14,14 +14,41 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust.runners import WorkerRunner
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, console_logger
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, console_logger
 
 from loadgen.results import LLM_CSV_SUFFIX
 from loadgen.swarm.llm_stats import LlmStats, csv_header, csv_rows, summary_lines
 
 REPORT_KEY = "loadgen_llm_stats"  # in a worker's Locust "stats" message
 _by_environment: weakref.WeakKeyDictionary[Any, LlmStats] = weakref.WeakKeyDictionary()
+
+
+def _stop_csv_writer_before_its_files_close() -> None:
+    """Locust closes its --csv files at exit while their writer greenlet still runs. With
+    --processes its exit hook then waits up to 3 s for the workers; the writer wakes meanwhile
+    and dies on a closed file, with a traceback. Here the writer is stopped first."""
+    write, close = StatsCSVFileWriter.stats_writer, StatsCSVFileWriter.close_files
+    if getattr(close, "stops_writer", False):
+        return
+
+    def stats_writer(self: StatsCSVFileWriter) -> None:
+        self._loadgen_writer = gevent.getcurrent()  # type: ignore[attr-defined]
+        write(self)
+
+    def close_files(self: StatsCSVFileWriter) -> None:
+        writer = getattr(self, "_loadgen_writer", None)
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.kill(block=True)
+        close(self)
+
+    close_files.stops_writer = True  # type: ignore[attr-defined]
+    StatsCSVFileWriter.stats_writer = stats_writer  # type: ignore[method-assign]
+    StatsCSVFileWriter.close_files = close_files  # type: ignore[method-assign]
+
+
+_stop_csv_writer_before_its_files_close()
 
 
 def stats_for(environment: Any) -> LlmStats:
