@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 
 from loadgen.results import read_summary
@@ -22,7 +24,14 @@ from loadgen.sim.faults import FAULT_NAMES
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.fixtures.swarm import swarm_env
-from tests.fixtures.truth_match import Truth, match_influx, match_records, match_summary, records_of
+from tests.fixtures.truth_match import (
+    Truth,
+    match_influx,
+    match_records,
+    match_summary,
+    records_of,
+    records_of_torn,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -166,3 +175,106 @@ def test_a_starved_generator_fails_on_event_loop_lag(run: Run) -> None:
     assert code == 1, err[-3000:]
     assert "load generator saturated" in err and "lag" in err, err[-3000:]
     check_truth(run)
+
+
+def locust_child(proc: subprocess.Popen[str]) -> psutil.Process:
+    """The Locust process `loadgen swarm` started (the master with --processes)."""
+    for child in psutil.Process(proc.pid).children():
+        if child.cmdline()[1:3] == ["-m", "locust"]:
+            return child
+    raise AssertionError("no Locust child")
+
+
+@pytest.mark.parametrize(("processes", "presses"), [(1, 1), (1, 2), (2, 1), (2, 2)])
+def test_ctrl_c_keeps_every_record_and_writes_the_summary(
+    run: Run, processes: int, presses: int
+) -> None:
+    sim = ["--sim", "fast", "--sim-truth", str(run.truth), "--users", "4", "--run-time", "60s"]
+    proc = run.start(*sim, *(["--processes", str(processes)] if processes > 1 else []))
+    wait_records(run, 100, proc)
+    for _ in range(presses):  # a second Ctrl-C while the first one is being handled
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        time.sleep(0.2)
+    code, _, err = finish(proc)
+    assert code == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    summary = read_summary(run.results)
+    assert not summary.complete and summary.end_reason == "interrupted (SIGINT)"
+    assert summary.levels and summary.levels[0].errors == 0
+    for name in ("meta.json", "locust_stats.csv", "locust_llm_stats.csv"):
+        assert (run.results / name).is_file(), name
+    assert len({r["worker"] for r in records_of(run.results)}) == processes
+    check_truth(run)
+
+
+def test_a_killed_locust_child_still_gets_a_summary(run: Run) -> None:
+    proc = run.start("--sim", "fast", "--sim-truth", str(run.truth), "--users", "1,3",
+                     "--step-time", "30s")  # fmt: skip
+    wait_records(run, 100, proc)
+    locust_child(proc).kill()  # as the OOM killer would
+    code, out, err = finish(proc)
+    assert code == 1, err[-3000:]
+    assert "loadgen: error: the run is incomplete: the Locust process was killed by SIGKILL" in err
+    assert "influx: reloaded" in out  # the points it had not sent yet
+    summary = read_summary(run.results)
+    assert not summary.complete
+    assert summary.end_reason == "the Locust process was killed by SIGKILL"
+    assert summary.levels[0].users == 1 and summary.levels[0].requests > 0
+    meta = read_summary(run.results).meta
+    assert meta.model == "sim-fast" and meta.start_unix_ns < meta.end_unix_ns  # type: ignore[operator]
+    check_truth(run, lost_in_flight=3)  # requests in flight died with it
+
+
+def _mount_small_disk(mount: Path) -> bool:
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def _file_size_limit() -> None:
+    """Writes past 256 KiB fail (EFBIG) in this process and its children: a full disk where
+    the test may not mount one. Python ignores SIGXFSZ, so the write itself fails."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+
+def test_a_full_disk_stops_the_run_with_one_line(run: Run, tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = _mount_small_disk(disk)
+    results = disk / "r"
+    truth = tmp_path / "truth.jsonl"  # off the small disk
+    cmd = run.command("--sim", "fast", "--sim-truth", str(truth), "--users", "4",
+                      "--run-time", "60s")  # fmt: skip
+    cmd[cmd.index("--results") + 1] = str(results)
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=swarm_env(),
+            start_new_session=True,
+            preexec_fn=None if mounted else _file_size_limit,
+        )
+        code, out, err = finish(proc)
+        assert code == 1, err[-3000:]
+        assert "Traceback" not in err, err[-3000:]
+        cause = f"loadgen: error: cannot write {results / 'requests.jsonl'}: "
+        causes = [line for line in err.splitlines() if line.startswith(cause)]
+        assert len(causes) == 1, err[-3000:]
+        assert causes[0].endswith(
+            ("No space left on device; stopping the run", "File too large; stopping the run")
+        ), causes
+        kept = [r for r in records_of_torn(results)]
+        assert out.splitlines()[1].split()[:2] == ["4", str(len(kept))]  # the table: all kept
+        # Each record kept matches the truth. Lost, with no disk to go to: the failed write, what
+        # the other users finished while the stop took hold, and the requests it cut off.
+        lost = 2 * 4 + 1
+        match_records(kept, Truth.read(truth), lost_in_flight=lost)
+        match_influx(run.influx, run.db, kept, extra_ok=lost)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)], check=False)
