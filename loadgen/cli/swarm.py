@@ -35,6 +35,7 @@ from loadgen.flags import (
     seconds_of,
     secret_env_vars,
 )
+from loadgen.redact import redact_url
 from loadgen.results import (
     CSV_PREFIX,
     REQUESTS_FILE,
@@ -220,7 +221,7 @@ def fallback_meta(spec: RunSpec, info: TargetInfo, engine: str) -> RunMeta:
         run_id=spec.run_id,
         loadgen_version=__version__,
         argv=redact_argv(["loadgen", *sys.argv[1:]]),
-        target=info.host,
+        target=redact_url(info.host),
         engine=engine,
         target_version=info.version,
         api=info.api,

@@ -39,7 +39,7 @@ from loadgen.swarm.conductor import CHILD_ENV, Conductor
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.intervals import IntervalCounter
 from loadgen.swarm.options import SwarmSettings
-from loadgen.swarm.run_stop import WorkerStop
+from loadgen.swarm.run_stop import WorkerStop, quit_when_orphaned
 from loadgen.swarm.session import LevelState, Session, worker_id
 
 SHIP_INTERVAL_S = 1.0
@@ -216,6 +216,8 @@ def _wire_worker(environment: Any, runner: Any) -> None:
         runner.send_message(FLUSHED_MESSAGE, {"records": shipper.shipped})
 
     WorkerStop(runner, shipper.flush).install(environment)
+    if getattr(environment.parsed_options, "processes", None):  # forked by a local master
+        quit_when_orphaned(runner.stop)
     runner.register_message(STAGE_MESSAGE, on_stage)
     runner.register_message(FLUSH_MESSAGE, on_flush, concurrent=True)
     locust_events.test_stop.add_listener(lambda **_: shipper.flush())

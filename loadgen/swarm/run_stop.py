@@ -8,6 +8,7 @@ Locust's own Ctrl-C does, every later one is ignored while the results are writt
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import gevent
 
 INTERRUPTED = "interrupted (SIGINT)"
 WORKER_ALONE_S = 5.0  # a worker's Ctrl-C: how long it waits for its master to end the run
+PARENT_CHECK_S = 1.0  # a forked worker checks this often that the process it came from lives
 
 
 def note(line: str) -> None:
@@ -112,3 +114,19 @@ class WorkerStop:
     def _on_quitting(self, **_: Any) -> None:
         self._quitting = True
         _ignore_sigint()
+
+
+def quit_when_orphaned(stop_users: Callable[[], None]) -> None:
+    """A worker forked by `--processes` ends with the process that forked it: should that one
+    be killed (SIGKILL, the OOM killer), its users stop and it quits within PARENT_CHECK_S
+    instead of sending load until Locust's heartbeat timeout."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            gevent.sleep(PARENT_CHECK_S)
+        note(f"the process that started this worker ({parent}) is gone: stopping")
+        stop_users()
+        _throw_into_main()
+
+    gevent.spawn(watch)
