@@ -33,7 +33,7 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
     url = f"http://127.0.0.1:{port}"
     influx = ["--influx-url", server.url, "--influx-flavour", "v1", "--influx-db", db]
     swarm_args = ["--host", url, "--users", "1,3", "--step-time", "4s", "--warmup", "1s"]
-    swarm_args += ["--interval", "1s", *influx]
+    swarm_args += ["--interval", "1s", "--max-error-rate", "1", *influx]  # errors on purpose
     with running(sim, ready_url=f"{url}/sim/gpu", log=tmp / "sim.log") as sim_proc:
         sidecar = ["--sidecar", "--sidecar-pid", str(sim_proc.pid), "--sidecar-interval", "0.5s"]
         run = run_swarm(tmp / "run", *swarm_args, *sidecar)

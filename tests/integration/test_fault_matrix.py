@@ -86,11 +86,15 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def wait_records(run: Run, count: int, proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
-    """Until the run has `count` truth rows (it is under way and serving)."""
+def wait_records(
+    run: Run, count: int, proc: subprocess.Popen[str], timeout_s: float = 60, file: str = ""
+) -> None:
+    """Until the run has `count` truth rows (it is under way and serving), or `count` lines in
+    the results file `file`."""
+    path = run.results / file if file else run.truth
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
-        text = run.truth.read_text() if run.truth.is_file() else ""
+        text = path.read_text() if path.is_file() else ""
         if text.count("\n") >= count:
             return
         time.sleep(0.1)
@@ -160,10 +164,13 @@ def test_engine_death_is_dated_counted_and_fails_the_run(run: Run) -> None:
         sim.send_signal(signal.SIGKILL)  # a crash: no goodbye, in-flight requests die with it
         code, _, err = finish(proc)
     assert code == 1, err[-3000:]
-    assert "unreachable" in err, err[-3000:]
     summary = read_summary(run.results)
     assert summary.engine_unreachable_unix_ns is not None
-    assert sum(level.errors_by_type.get("connect", 0) for level in summary.levels) > 0
+    assert summary.engine_unreachable_errors >= 3
+    (line,) = [ln for ln in err.splitlines() if "the engine became unreachable" in ln]
+    assert f"{summary.engine_unreachable_errors} connect errors" in line
+    assert "Z (" in line and "s into the run)" in line  # UTC time, seconds into the run
+    assert summary.levels[0].errors_by_type.get("connect", 0) > 0  # counted in the level
     check_truth(run, engine_killed=True)
 
 
@@ -173,7 +180,12 @@ def test_a_starved_generator_fails_on_event_loop_lag(run: Run) -> None:
                                     "--saturation-lag-ms", "0.001",
                                     env={"LOADGEN_ALLOW_SATURATED": "0"}))  # fmt: skip
     assert code == 1, err[-3000:]
-    assert "load generator saturated" in err and "lag" in err, err[-3000:]
+    assert "loadgen: load generator saturated:" in err, err[-3000:]
+    assert "event-loop lag p99 above 0.001 ms for" in err, err[-3000:]
+    generator = read_summary(run.results).generator
+    assert generator is not None and generator.saturated
+    (worker,) = generator.workers.values()
+    assert "lag" in worker.saturated_by and worker.lag_busy_intervals_max >= 2
     check_truth(run)
 
 
@@ -223,6 +235,22 @@ def test_a_killed_locust_child_still_gets_a_summary(run: Run) -> None:
     meta = read_summary(run.results).meta
     assert meta.model == "sim-fast" and meta.start_unix_ns < meta.end_unix_ns  # type: ignore[operator]
     check_truth(run, lost_in_flight=3)  # requests in flight died with it
+
+
+def test_the_workers_of_a_killed_master_stop_too(run: Run) -> None:
+    proc = run.start("--sim", "fast", "--sim-truth", str(run.truth), "--users", "4",
+                     "--run-time", "60s", "--processes", "2")  # fmt: skip
+    wait_records(run, 100, proc, file="requests.jsonl")  # the workers' records reached it
+    master = locust_child(proc)
+    workers = master.children()
+    assert len(workers) == 2
+    master.kill()
+    # Without a watch they would go on until Locust's 60 s master heartbeat timeout.
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, "orphaned workers kept sending load"
+    code, _, err = finish(proc)
+    assert code == 1 and "killed by SIGKILL" in err, err[-3000:]
+    assert not read_summary(run.results).complete
 
 
 def _mount_small_disk(mount: Path) -> bool:
