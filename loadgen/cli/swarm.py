@@ -311,6 +311,8 @@ def swarm(**opts: Any) -> None:
     ended = echo_end(child, summary)
     if summary is None and ended:
         sys.exit(ended)
+    if child.interrupted and (summary is None or not summary.started):
+        sys.exit(130)  # Ctrl-C before any load (a master waiting for its workers)
     if opts["master"]:
         wait = f"{seconds_of(opts, 'worker-wait'):g}s"
         check_started(summary, opts["expect_workers"] or 1, wait)

@@ -45,10 +45,12 @@ class RunStop:
         self.environment = environment
         self.reason = ""
         self._ending = False  # the run is quitting: its results are being written
+        self._started = False  # a test started (a master may still be waiting for workers)
 
     def install(self) -> None:
         gevent.signal_handler(signal.SIGINT, lambda: self.cut_short(INTERRUPTED))
         self.environment.events.quitting.add_listener(self._on_quitting)
+        self.environment.events.test_start.add_listener(self._on_test_start)
         runner = self.environment.runner
         locust_quit = runner.quit
 
@@ -70,7 +72,15 @@ class RunStop:
         self._ending = True
         if reason != INTERRUPTED or self._planned():
             self.reason = reason
+        if not self._started and self._planned():  # a master still waiting for its workers
+            note("interrupted before the run started: no load was sent")
+            main = gevent.get_hub().parent
+            gevent.spawn(main.throw, SystemExit(130))  # Locust's wait loop has no Ctrl-C path
+            return
         _throw_into_main()
+
+    def _on_test_start(self, **_: Any) -> None:
+        self._started = True
 
     def _planned(self) -> bool:
         """A run with a planned end (headless, or the web UI's --autostart); in the web UI

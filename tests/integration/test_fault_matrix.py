@@ -10,6 +10,7 @@ import contextlib
 import os
 import resource
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -217,6 +218,26 @@ def test_ctrl_c_keeps_every_record_and_writes_the_summary(
         assert (run.results / name).is_file(), name
     assert len({r["worker"] for r in records_of(run.results)}) == processes
     check_truth(run)
+
+
+def test_ctrl_c_while_a_master_waits_for_its_workers(run: Run) -> None:
+    port = free_port()
+    proc = run.start("--sim", "fast", "--master", "--expect-workers", "1", "--master-port",
+                     str(port), "--master-bind-host", LOOPBACK)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _listening(port):  # the master is up and waiting
+        assert time.monotonic() < deadline and proc.poll() is None, "no master"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    code, _, err = finish(proc)
+    assert code == 130, err[-3000:]
+    assert "interrupted before the run started" in err and "Traceback" not in err, err[-3000:]
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1):
+        return True
+    return False
 
 
 def test_a_killed_locust_child_still_gets_a_summary(run: Run) -> None:
