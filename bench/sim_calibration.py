@@ -24,16 +24,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sim_closedloop import Workload, closed_loop
+from loadgen.reference import REFERENCE as REFERENCE_TABLE
+from loadgen.reference import USERS
 from loadgen.sim.child import sim_process
 from loadgen.sim.profiles import load_profile
 from loadgen.sim.virtual import closed_loop as virtual_loop
 
 PROMPT_TOKENS, OUTPUT_TOKENS = 128, 256
-USERS = (1, 10, 50)
 # users: (aggregate output tok/s, TTFT ms or None) -- RTX 4090, Llama 3.1 8B
 REFERENCE = {
-    "ollama-4090-llama8b": {1: (62, 45), 10: (148, None), 50: (155, 3200)},
-    "vllm-4090-llama8b": {1: (71, 82), 10: (485, None), 50: (920, 145)},
+    name: {u: (ref.tok_s[u], ref.ttft_ms.get(u)) for u in USERS}
+    for name, ref in sorted(REFERENCE_TABLE.items())
 }
 
 

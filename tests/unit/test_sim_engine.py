@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from loadgen.reference import REFERENCE as REFERENCE_TABLE
 from loadgen.sim.engine import Engine, Sequence, blocks_for, make_engine
 from loadgen.sim.profiles import Profile, load_profile
 from loadgen.sim.virtual import closed_loop
@@ -108,9 +109,9 @@ def test_cancel_frees_slot_and_blocks() -> None:
     assert a.state == b.state == "cancelled" and not engine.has_work() and engine.blocks_used == 0
 
 
-REFERENCE = {  # users: (tok/s, TTFT ms or None), from docs/simulator.md
-    "ollama-4090-llama8b": {1: (62, 45), 10: (148, None), 50: (155, 3200)},
-    "vllm-4090-llama8b": {1: (71, 82), 10: (485, None), 50: (920, 145)},
+REFERENCE = {  # users: (tok/s, TTFT ms or None), from loadgen/reference.py
+    name: {u: (ref.tok_s[u], ref.ttft_ms.get(u)) for u in ref.tok_s}
+    for name, ref in REFERENCE_TABLE.items()
 }
 
 
