@@ -25,6 +25,9 @@ SATURATED_CPU_PCT = 90.0  # a worker's process CPU (100 = one core) at or above 
 SATURATED_INTERVALS = 2  # ... for this many consecutive intervals: saturated (run/health.py)
 SATURATED_LAG_MS = 50.0  # a worker whose event-loop lag p99 is above this is late (run/health.py)
 MAX_ERROR_RATE = 0.05  # the default error gate of every level: error_rate <= this
+AUTO = "auto"  # --step-time/--run-time: a level lasts until it has measured enough
+MIN_REQUESTS = 50  # auto levels: finished requests in the steady window
+MAX_STEP_TIME_S = 600.0  # auto levels: the cap
 INFLUX_FLAVOURS: tuple[str, ...] = ("v1", "v2", "auto")
 # InfluxDB's flags --influx-NAME: NAME -> environment variable (docs/influxdb.md); the settings
 # (sinks/influx_settings.py) read the same names.
@@ -99,6 +102,7 @@ class Flag:
     secret: bool = False  # never on a command line, never shown
     multiple: bool = False  # repeatable (click only)
     rule: Callable[[str, str], str] | None = None  # a text's own check (run_id), else none
+    words: tuple[str, ...] = ()  # texts taken as they are besides the kind's values ("auto")
 
     @property
     def option(self) -> str:
@@ -115,6 +119,8 @@ class Flag:
     def parse(self, text: str) -> Value:
         """The typed, range-checked value of `text`; LoadgenError (one line) if it is bad."""
         value: Value
+        if text.strip().lower() in self.words:
+            return text.strip().lower()
         if self.kind == "duration":
             value = parse_duration_s(text, self.option)
         elif self.kind in ("int", "float"):
@@ -137,6 +143,8 @@ class Flag:
 
     def check(self, value: Value) -> Value:
         """`value` if it is one of the choices and inside the range; else LoadgenError."""
+        if isinstance(value, str) and value in self.words:
+            return value
         if self.choices and value is not None and value not in self.choices:
             raise LoadgenError(f"{self.option}: {value!r} is not one of {', '.join(self.choices)}")
         if self.rule is not None and isinstance(value, str):
@@ -212,10 +220,15 @@ _LOAD: tuple[Flag, ...] = (
     Flag("users", "str", "1", "users, or levels for steps: 1,10,50", _on("swarm ui")),
     Flag("spawn-rate", "float", None, "users started per second", _on("swarm ui"), min=0,
          min_open=True),
-    Flag("run-time", "duration", 60.0, "run length (one level)", _on("swarm ui"), min=0,
-         min_open=True),
-    Flag("step-time", "duration", 60.0, "length of each level (several levels)",
-         _on("swarm ui locust"), to_child=True, min=0, min_open=True),
+    Flag("run-time", "duration", AUTO, "run length (one level); auto: as --step-time auto",
+         _on("swarm ui"), min=0, min_open=True, words=(AUTO,)),
+    Flag("step-time", "duration", AUTO, "length of each level; auto: until its steady window"
+         " holds --min-requests and 3x their median E2E, at most --max-step-time",
+         _on("swarm ui locust"), to_child=True, min=0, min_open=True, words=(AUTO,)),
+    Flag("min-requests", "int", MIN_REQUESTS, "auto levels: finished requests a steady window"
+         " needs", _on("swarm ui locust"), to_child=True, min=1),
+    Flag("max-step-time", "duration", MAX_STEP_TIME_S, "auto levels: the longest a level lasts"
+         " (default 10m)", _on("swarm ui locust"), to_child=True, min=0, min_open=True),
     Flag("warmup", "duration", 0.0, "start of each level excluded from its window",
          _on("swarm ui locust"), to_child=True, min=0),
     Flag("levels", "str", None, "steps: users per level, e.g. 1,10,50 (walked by the packaged"
@@ -319,6 +332,8 @@ _GATE: tuple[Flag, ...] = (
          " error_rate is above this (1: off)", _on("swarm"), min=0, max=1),
     Flag("slo", "str", (), "objective per level, repeatable: ttft_p95_ms<=500", _on("swarm"),
          multiple=True),
+    Flag("require-steady", "switch", False, "fail (exit 1) if a level never settled",
+         _on("swarm")),
 )
 
 FLAGS: tuple[Flag, ...] = (
@@ -390,7 +405,8 @@ def _range(flag: Flag) -> str:
     if flag.min is not None and flag.max is not None:
         return f"{flag.min:g}{unit}..{flag.max:g}{unit}"
     if flag.min is not None:
-        return (">" if flag.min_open else ">=") + f" {flag.min:g}{unit}"
+        bound = (">" if flag.min_open else ">=") + f" {flag.min:g}{unit}"
+        return " \\| ".join((bound, *flag.words))
     return " \\| ".join(flag.choices)
 
 

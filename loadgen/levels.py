@@ -2,7 +2,8 @@
 
 Pure: the swarm feeds `LevelTracker` observations (target user count changes, spawning
 complete, stop) with wall-clock timestamps; each `Level` answers with its steady window, which
-starts once its users all run *and* the warmup has passed, and ends when the next level starts.
+starts once its users all run *and* the warmup has passed *and* the level has settled
+(loadgen/steady.py), and ends when the next level starts.
 """
 
 from __future__ import annotations
@@ -32,13 +33,25 @@ class Level:
     ramp_done_unix_ns: int | None = None
     end_unix_ns: int | None = None
     warmup_s: float = 0.0
+    steady_start_unix_ns: int | None = None  # when it settled (None: not, or not yet judged)
+    steady: bool | None = None  # None: not judged
+    steady_reason: str = ""  # one line
 
     @property
-    def window_start_unix_ns(self) -> int | None:
+    def floor_unix_ns(self) -> int | None:
+        """The earliest the window may start: all users running and the warmup over."""
         if self.ramp_done_unix_ns is None:
             return None
         warm = self.start_unix_ns + int(self.warmup_s * NS_PER_S)
         return max(warm, self.ramp_done_unix_ns)
+
+    @property
+    def window_start_unix_ns(self) -> int | None:
+        """The floor, or later: when the level settled (a level that never did keeps its floor)."""
+        floor = self.floor_unix_ns
+        if floor is None or self.steady_start_unix_ns is None:
+            return floor
+        return max(floor, self.steady_start_unix_ns)
 
     @property
     def window_end_unix_ns(self) -> int | None:
@@ -103,6 +116,17 @@ class LevelTracker:
         current = self.current
         if current is not None and current.ramp_done_unix_ns is None and users >= current.users:
             self.levels[-1] = replace(current, ramp_done_unix_ns=now_unix_ns)
+
+    def judged(self, index: int, steady: bool, start_unix_ns: int | None, reason: str) -> Level:
+        """Level `index` settled at `start_unix_ns` (steady) or never did; the updated level."""
+        level = replace(
+            self.levels[index],
+            steady=steady,
+            steady_start_unix_ns=start_unix_ns,
+            steady_reason=reason,
+        )
+        self.levels[index] = level
+        return level
 
     def stop(self, now_unix_ns: int) -> list[Level]:
         """The run ended: close the running level."""

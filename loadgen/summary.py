@@ -69,6 +69,10 @@ class LevelSummary:
     # The steady window, wall clock
     window_start_unix_ns: int | None = None
     window_end_unix_ns: int | None = None
+    # When the level settled (loadgen/steady.py); steady None: not judged (an older run)
+    steady_start_unix_ns: int | None = None
+    steady: bool | None = None
+    steady_reason: str = ""
 
     @property
     def index(self) -> int:
@@ -121,7 +125,14 @@ def summarize_level(samples: LevelSamples, level: Level) -> LevelSummary | None:
     if not level.has_window or start is None or end is None:
         return None
     summary = summarize_samples(samples, (end - start) / NS_PER_S, level.users, level.index)
-    return replace(summary, window_start_unix_ns=start, window_end_unix_ns=end)
+    return replace(
+        summary,
+        window_start_unix_ns=start,
+        window_end_unix_ns=end,
+        steady_start_unix_ns=level.steady_start_unix_ns,
+        steady=level.steady,
+        steady_reason=level.steady_reason,
+    )
 
 
 def with_resources(

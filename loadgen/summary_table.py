@@ -1,5 +1,6 @@
 """The per-level table `loadgen swarm` prints: one row per level, right-aligned; the error
-column's header names the error gate (--max-error-rate) when there is one."""
+column's header names the error gate (--max-error-rate) when there is one; a `steady` column and
+one line under the table for each level that never settled (loadgen/steady.py)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,25 @@ def format_table(summary: RunSummary, max_error_rate: float | None = None) -> st
     rows = [[_header(header, max_error_rate) for header, _, _ in columns]]
     for level in summary.levels:
         rows.append([_cell(_value(level, name), fmt) for _, name, fmt in columns])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    judged = any(level.steady is not None for level in summary.levels)
+    if judged:
+        rows[0].append("steady")
+        rows[1:] = [
+            [*row, _steady_cell(lv)] for row, lv in zip(rows[1:], summary.levels, strict=True)
+        ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + unsteady_lines(summary.levels))
+
+
+def _steady_cell(level: LevelSummary) -> str:
+    return "-" if level.steady is None else ("yes" if level.steady else "NO")
+
+
+def unsteady_lines(levels: Iterable[LevelSummary]) -> list[str]:
+    """One line under the table per level that never settled: its numbers mix a transient in."""
+    return [
+        f"level {lv.stage_index} ({lv.users} users) not steady: {lv.steady_reason}"
+        for lv in levels
+        if lv.steady is False
+    ]

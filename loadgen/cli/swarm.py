@@ -28,12 +28,14 @@ from loadgen.cli.scale_out import master_args
 from loadgen.cli.swarm_flags import options_for
 from loadgen.errors import LoadgenError
 from loadgen.flags import (
+    AUTO,
     SWARM,
     check_values,
     child_argv,
     child_secrets,
     seconds_of,
     secret_env_vars,
+    value_of,
 )
 from loadgen.redact import redact_url
 from loadgen.results import (
@@ -50,7 +52,13 @@ from loadgen.run.run_end import ChildEnd, RunNotes, finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 from loadgen.run.sim_launch import profile_engine, simulator
 from loadgen.run.target import TargetInfo, probe
-from loadgen.run.verdicts import Verdict, check_started, generator_verdict, run_verdict
+from loadgen.run.verdicts import (
+    Verdict,
+    check_started,
+    generator_verdict,
+    run_verdict,
+    steady_verdict,
+)
 from loadgen.sinks.influx_http import InfluxHttp, preflight
 from loadgen.sinks.influx_replay import replay as replay_files
 from loadgen.sinks.influx_settings import InfluxSettings
@@ -92,8 +100,10 @@ def _plan(opts: dict[str, Any]) -> tuple[StepPlan, float | None]:
         raise LoadgenError("--max-concurrency only applies with --rate (open loop)")
     if any(a == b for a, b in itertools.pairwise(levels)):
         raise LoadgenError("--users: consecutive levels must differ")
-    length = seconds_of(opts, "step-time" if len(levels) > 1 else "run-time")
-    plan = StepPlan(levels, length, seconds_of(opts, "warmup"), opts["spawn_rate"])
+    name = "step-time" if len(levels) > 1 else "run-time"
+    auto = value_of(opts, name) == AUTO  # a level lasts until measured, --max-step-time at most
+    length = seconds_of(opts, "max-step-time" if auto else name)
+    plan = StepPlan(levels, length, seconds_of(opts, "warmup"), opts["spawn_rate"], auto=auto)
     return plan, rate
 
 
@@ -152,7 +162,8 @@ def _run_values(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> dict[s
     run = {
         "host": info.host,
         "levels": ",".join(map(str, plan.users)),
-        "step_time": plan.step_time_s,
+        "step_time": AUTO if plan.auto else plan.step_time_s,
+        "max_step_time": plan.step_time_s if plan.auto else opts["max_step_time"],
         "warmup": plan.warmup_s,
         "step_spawn_rate": plan.spawn_rate or 0.0,
         "rate": spec.rate,
@@ -306,7 +317,9 @@ def swarm(**opts: Any) -> None:
         with running_sidecar(sidecar, spec.run_id, spec.results_dir, info, engine, influx, run_s):
             child = run_locust(argv, child_env(opts, spec))
     meta = fallback_meta(spec, info, engine)
-    summary, notes = finish_results(spec.results_dir, opts["sim"], child, meta, spec.plan.warmup_s)
+    summary, notes = finish_results(
+        spec.results_dir, opts["sim"], child, meta, spec.plan.warmup_s, spec.plan.auto
+    )
     restore_influx(spec, child, notes)
     ended = echo_end(child, summary)
     if summary is None and ended:
@@ -318,6 +331,7 @@ def swarm(**opts: Any) -> None:
         check_started(summary, opts["expect_workers"] or 1, wait)
     code = gate(summary, spec.results_dir, spec.slos, opts["max_error_rate"])
     if summary is not None:
+        code = max(code, echo_verdict(steady_verdict(summary, opts["require_steady"])))
         code = max(code, echo_verdict(generator_verdict(summary, opts["allow_saturated"])))
     echo_notes(notes)
     sys.exit(130 if child.interrupted else max(code, ended))

@@ -53,6 +53,7 @@ def level_table(run: RunData) -> Table:
         "requests",
         "errors %",
         "peak VRAM GB",
+        "steady",
     )
     rows = tuple(
         (
@@ -66,6 +67,7 @@ def level_table(run: RunData) -> Table:
             str(r.requests),
             f"{100 * r.error_rate:.1f}",
             fmt_gb(r.vram_peak_bytes),
+            MISSING if r.steady is None else ("yes" if r.steady else "NO"),
         )
         for r in run.levels
     )

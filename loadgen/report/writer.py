@@ -14,6 +14,7 @@ from loadgen.report.html import render_page
 from loadgen.report.plots import build_charts, png_bytes, svg_text
 from loadgen.report.runs import RunData
 from loadgen.report.tables import Table, comparison_table, level_table
+from loadgen.summary_table import unsteady_lines
 
 HTML_FILE = "report.html"
 
@@ -62,6 +63,7 @@ def _notes(runs: Sequence[RunData]) -> list[str]:
             f"{run.label}: run {run.run_id} from {run.path}; {len(run.levels)} level(s), "
             f"{run.n_failed} failed request(s)."
         )
+        notes += [f"{run.label}: {line}" for line in unsteady_lines(run.levels)]
     notes.append(
         "Throughput counts output tokens of requests finished inside each level's steady "
         "window (warmup excluded). Per-level numbers are read from each run's summary.json, "

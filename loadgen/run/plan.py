@@ -44,6 +44,7 @@ class StepPlan:
     step_time_s: float
     warmup_s: float = 0.0
     spawn_rate: float | None = None  # None: reach every level within about one second
+    auto: bool = False  # --step-time auto: a level ends once measured; step_time_s is its cap
 
     def __post_init__(self) -> None:
         if not self.users:

@@ -21,9 +21,8 @@ from loadgen.results import (
     write_summary,
 )
 from loadgen.run.salvage import summary_from_records
+from loadgen.steady import WINDOW_E2E_FACTOR  # a shorter window undercounts output tok/s
 from loadgen.summary import LevelSummary, RunMeta, RunSummary, SinkReport
-
-WINDOW_E2E_FACTOR = 3.0  # a window shorter than this many median E2Es undercounts output tok/s
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +70,12 @@ def influx_notes(report: SinkReport) -> RunNotes:
 
 
 def short_window_warning(
-    levels: Sequence[LevelSummary], factor: float = WINDOW_E2E_FACTOR
+    levels: Sequence[LevelSummary], factor: float = WINDOW_E2E_FACTOR, auto: bool = False
 ) -> str | None:
     """One line naming every level whose steady window is shorter than `factor` × its median
     E2E (or in which no request finished): output tok/s counts only requests that finished
-    inside the window, so long requests make a short level undercount."""
+    inside the window, so long requests make a short level undercount. `auto`: the levels
+    were auto levels, so only their cap (--max-step-time) was too short."""
     short: list[str] = []
     extra_s = 0.0
     for level in levels:
@@ -91,10 +91,8 @@ def short_window_warning(
     if not short:
         return None
     advice = f" by at least {math.ceil(extra_s)} s" if extra_s > 0 else ""
-    return (
-        f"{'; '.join(short)}; output tok/s undercounts there: lengthen --step-time"
-        f" (--run-time for one level){advice}"
-    )
+    flag = "--max-step-time" if auto else "--step-time (--run-time for one level)"
+    return f"{'; '.join(short)}; output tok/s undercounts there: lengthen {flag}{advice}"
 
 
 def finish_results(
@@ -103,6 +101,7 @@ def finish_results(
     end: ChildEnd | None = None,
     fallback_meta: RunMeta | None = None,
     warmup_s: float = 0.0,
+    auto: bool = False,
 ) -> tuple[RunSummary | None, RunNotes]:
     """The run's summary, completed with what only this process knows (the InfluxDB sink
     reports of every process, the simulator profile, how the Locust child ended) and written
@@ -124,7 +123,7 @@ def finish_results(
         where = results_dir / SUMMARY_FILE
         line = f"cannot write {where}: {exc.strerror or exc}; the summary above is not saved"
         notes.warnings.append(line)
-    warning = short_window_warning(summary.levels)
+    warning = short_window_warning(summary.levels, auto=auto)
     if warning:
         notes.warnings.append(warning)
     return summary, notes

@@ -116,6 +116,20 @@ def run_verdict(summary: RunSummary, slos: list[Slo], max_error_rate: float | No
     )
 
 
+def steady_verdict(summary: RunSummary, require_steady: bool) -> Verdict:
+    """--require-steady: exit 1 for every level that never settled, one line each (level and
+    why); without it, nothing (the table flags such a level)."""
+    if not require_steady:
+        return Verdict()
+    lines = [
+        f"loadgen: level {level.stage_index} ({level.users} users) never settled:"
+        f" {level.steady_reason}; see --require-steady"
+        for level in summary.levels
+        if level.steady is False
+    ]
+    return Verdict(EXIT_SLO_BREACH if lines else EXIT_OK, lines)
+
+
 def generator_verdict(summary: RunSummary, allow_saturated: bool) -> Verdict:
     """Saturation (exit 1 unless allowed) and lost workers (reported, exit unchanged)."""
     saturated = summary.generator is not None and summary.generator.saturated

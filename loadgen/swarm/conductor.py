@@ -29,6 +29,7 @@ from loadgen.swarm.collector import STAGE_MESSAGE, Collector
 from loadgen.swarm.progress import format_progress, progress_mode
 from loadgen.swarm.run_stop import RunStop
 from loadgen.swarm.session import Session
+from loadgen.swarm.settling import Settling
 
 POLL_INTERVAL_S = 0.2
 STAGE_GRACE_S = 1.5  # let workers' last record batches arrive before summarising a level
@@ -64,6 +65,7 @@ class Conductor:
         self._stopping = False  # between test_stopping and the next test_start: no new levels
         self.run_stop = RunStop(environment)
         self.before_summary: Any = lambda: None  # a master: collect the workers' last records
+        self.settling = Settling(collector, self._sidecar, environment.parsed_options)
 
     def install(self, web_ui: Any) -> None:
         ev = self.environment.events
@@ -74,6 +76,8 @@ class Conductor:
         ev.quitting.add_listener(self._on_quitting)
         self.run_stop.install()
         self.collector.on_write_error = self._write_failed
+        if hasattr(self.environment.shape_class, "level_done"):  # StepShape: auto levels
+            self.environment.shape_class.level_done = self.settling.level_done
         if web_ui is not None:
             webui.install(self.environment, web_ui, self)
 
@@ -85,7 +89,11 @@ class Conductor:
             self._started_mono = time.monotonic()
         self._stopping = False
         events.llm_event.fire(kind="run_start", text=self._describe(), wall_unix_ns=now)
-        self._greenlets = [gevent.spawn(self._poll), gevent.spawn(self._progress)]
+        self._greenlets = [
+            gevent.spawn(self._poll),
+            gevent.spawn(self._progress),
+            gevent.spawn(self._watch_auto),
+        ]
         self._catch_sigterm()
 
     def _catch_sigterm(self) -> None:
@@ -221,6 +229,7 @@ class Conductor:
             self._level_started(current)
 
     def _level_started(self, level: Level) -> None:
+        self.settling.level_started(level)
         self.session.stage.index, self.session.stage.users = level.index, level.users
         runner = self.environment.runner
         if isinstance(runner, MasterRunner):
@@ -240,6 +249,7 @@ class Conductor:
         if index in self._emitted:
             return
         self._emitted.add(index)
+        self._settle(index)
         levels = self.collector.tracker.levels
         series = ResourceSeries.of(self._sidecar.read())
         summary = finalize.level_summary(self.collector.records, levels[index], levels, series)
@@ -251,6 +261,33 @@ class Conductor:
             window_start_unix_ns=summary.window_start_unix_ns,
             window_end_unix_ns=summary.window_end_unix_ns,
         )
+
+    # steady windows ------------------------------------------------------------------------
+    def _settle(self, index: int) -> None:
+        """Judge a closed level: its window starts when it settled; an annotation says when,
+        or that it never did."""
+        tracker = self.collector.tracker
+        level = tracker.levels[index]
+        if level.end_unix_ns is None or level.steady is not None:
+            return
+        end = level.end_unix_ns
+        verdict = self.settling.judge(level, end)
+        level = tracker.judged(index, verdict.steady, verdict.start_unix_ns, verdict.reason)
+        where = f"level {level.index}: {level.users} users"
+        kind, text, when = "level_unsteady", f"{where} NOT steady: {verdict.reason}", end
+        if verdict.steady and verdict.start_unix_ns is not None:
+            kind, text = "level_steady", f"{where} steady: {verdict.reason}"
+            when = verdict.start_unix_ns
+        events.llm_event.fire(kind=kind, text=text, wall_unix_ns=when)
+
+    def _watch_auto(self) -> None:
+        """--step-time auto: every interval, whether the running level has measured enough
+        (the shape asks `settling.level_done`). Records of workers may lag by STAGE_GRACE_S."""
+        while self.settling.auto:
+            gevent.sleep(self.settling.interval_s)
+            level = self.collector.tracker.current
+            if level is not None and not self._stopping:
+                self.settling.check(level, time.time_ns() - int(STAGE_GRACE_S * 1e9))
 
     # progress ------------------------------------------------------------------------------
     def _progress(self) -> None:
@@ -273,11 +310,17 @@ class Conductor:
         elapsed_s = time.monotonic() - self._started_mono
         snap = self.collector.live.snapshot(time.time_ns())
         users = int(self.environment.runner.user_count)
-        return format_progress(users, snap, elapsed_s, self._time_left_s(elapsed_s))
+        auto = self._auto_plan()
+        return format_progress(users, snap, elapsed_s, self._time_left_s(elapsed_s), auto)
+
+    def _auto_plan(self) -> bool:
+        return bool(getattr(getattr(self.environment.shape_class, "plan", None), "auto", False))
 
     def _time_left_s(self, elapsed_s: float) -> float | None:
         shape = self.environment.shape_class
         plan = getattr(shape, "plan", None)
+        if plan is not None and plan.auto:  # at most: every level at its cap
+            return self.settling.time_left_s(len(plan.users), self.collector.tracker.current)
         if plan is not None:
             return float(plan.total_s) - float(shape.get_run_time())
         run_time = getattr(self.environment.parsed_options, "run_time", None)

@@ -94,10 +94,16 @@ def _ms(value: float | None) -> str:
 
 
 def format_progress(
-    users: int, snap: LiveSnapshot, elapsed_s: float, time_left_s: float | None
+    users: int,
+    snap: LiveSnapshot,
+    elapsed_s: float,
+    time_left_s: float | None,
+    at_most: bool = False,
 ) -> str:
-    """'users 10 | 4.2 req/s | 512 out tok/s | TTFT p95 123 ms | errors 0/42 | 25 s left'."""
-    left = "" if time_left_s is None else f" | {max(time_left_s, 0.0):.0f} s left"
+    """'users 10 | 4.2 req/s | 512 out tok/s | TTFT p95 123 ms | errors 0/42 | 25 s left';
+    `at_most`: the time left is a bound (auto levels end once measured), 'at most 25 s left'."""
+    bound = "at most " if at_most else ""
+    left = "" if time_left_s is None else f" | {bound}{max(time_left_s, 0.0):.0f} s left"
     return (
         f"[{elapsed_s:5.0f} s] users {users} | {snap.req_per_s:.1f} req/s"
         f" | {snap.output_tok_per_s:.0f} out tok/s | TTFT p95 {_ms(snap.ttft_ms['p95'])}"

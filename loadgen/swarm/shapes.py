@@ -5,18 +5,22 @@ It reads loadgen's options at its first tick, so the packaged shapefile needs no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from locust import LoadTestShape
 
-from loadgen.run.plan import StepPlan, parse_users
+from loadgen.flags import AUTO
+from loadgen.run.plan import PlannedLevel, StepPlan, parse_users
 
 
 def plan_from_options(options: Any) -> StepPlan:
     """The plan: --levels (else --users), --step-time, --warmup, --step-spawn-rate."""
     users = parse_users(options.levels or str(options.num_users or 1))
     rate = float(options.step_spawn_rate) or None
-    return StepPlan(users, float(options.step_time), float(options.warmup), rate)
+    auto = options.step_time == AUTO  # auto levels: --max-step-time is each level's cap
+    length = float(options.max_step_time if auto else options.step_time)
+    return StepPlan(users, length, float(options.warmup), rate, auto=auto)
 
 
 class StepShape(LoadTestShape):  # type: ignore[misc]  # locust is untyped to mypy
@@ -32,5 +36,26 @@ class StepShape(LoadTestShape):  # type: ignore[misc]  # locust is untyped to my
         if self.plan is None:
             assert self.runner is not None
             self.plan = plan_from_options(self.runner.environment.parsed_options)
-        level = self.plan.level_at(self.get_run_time())
+        auto = self.plan.auto
+        level = self._auto_level(self.plan) if auto else self.plan.level_at(self.get_run_time())
         return None if level is None else (level.users, self.plan.rate)
+
+    # Auto levels (--step-time auto) -----------------------------------------------------------
+    # The conductor sets `level_done`: True once level `index` has measured enough. A level
+    # also ends after plan.step_time_s (--max-step-time).
+    level_done: Callable[[int], bool] = staticmethod(lambda _index: False)
+    auto_index = 0
+    auto_since_s: float | None = None
+
+    def _auto_level(self, plan: StepPlan) -> PlannedLevel | None:
+        now_s = self.get_run_time()
+        if self.auto_since_s is None:
+            self.auto_since_s = now_s
+        elif self.level_done(self.auto_index) or now_s - self.auto_since_s >= plan.step_time_s:
+            self.auto_index, self.auto_since_s = self.auto_index + 1, now_s
+        if self.auto_index >= len(plan.users):
+            return None
+        since_s, cap_s = self.auto_since_s, plan.step_time_s
+        return PlannedLevel(
+            self.auto_index, plan.users[self.auto_index], since_s, since_s, since_s + cap_s
+        )

@@ -20,7 +20,9 @@ from tests.unit.test_timing import record
 S = 1_000_000_000
 
 
-def series(tok_s: list[float], in_flight: list[float | None], finished: int = 100) -> list[Interval]:
+def series(
+    tok_s: list[float], in_flight: list[float | None], finished: int = 100
+) -> list[Interval]:
     """Intervals of 5 s from t=0: output tok/s and in flight as given, `finished` requests each."""
     return [
         Interval(i * 5 * S, (i + 1) * 5 * S, finished, int(tok * 5), flight)
