@@ -6,6 +6,7 @@ Pure: click options (loadgen/cli/swarm_flags.py) and Locust's parser arguments
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ Kind = Literal["str", "path", "int", "float", "switch", "duration", "choice"]
 Value = str | int | float | bool | tuple[str, ...] | None
 
 SWARM, UI, LOCUST, SIDECAR, REPLAY = "swarm", "ui", "locust", "sidecar", "replay"
+CAPACITY = "capacity"
 CLIENTS: tuple[str, ...] = ("fast", "openai")
 DEFAULT_CLIENT = "fast"  # bench/client_cost.py: less CPU per streamed token, same timing
 DEFAULT_MASTER_PORT = 5557
@@ -336,15 +338,45 @@ _GATE: tuple[Flag, ...] = (
          _on("swarm")),
 )
 
-FLAGS: tuple[Flag, ...] = (
-    *_TARGET, *_LOAD, *_WORKLOAD, *INFLUX_FLAGS, *_SCALE_OUT, *_SIDECAR, *_UI, *_GATE
+_CAPACITY: tuple[Flag, ...] = (
+    Flag("max-users", "int", 256, "capacity: the most users to probe (closed loop)",
+         _on("capacity locust"), to_child=True, min=1),
+    Flag("max-rate", "float", 100.0, "capacity: the highest --rate to probe (open loop)",
+         _on("capacity locust"), to_child=True, min=0, min_open=True),
+    Flag("precision", "float", 0.1, "capacity: stop once the bracket is this narrow (0.1: 10 %)",
+         _on("capacity locust"), to_child=True, min=0, min_open=True, max=0.9),
+    Flag("max-probes", "int", 12, "capacity: the most probes (levels) of one search",
+         _on("capacity locust"), to_child=True, min=2, max=50),
+    Flag("need", "float", None, "capacity: exit 0 if the capacity is at least this, else 1",
+         _on("capacity"), min=0),
+    Flag("capacity-slo", "str", None, "capacity: what every probe must hold, comma-separated"
+         " (set by loadgen capacity)", _on("locust"), to_child=True),
 )
+# `loadgen capacity` also takes these flags of `loadgen swarm`: target, load, workload, InfluxDB
+_CAPACITY_TAKES = frozenset(
+    {f.name for f in (*_TARGET, *_WORKLOAD, *INFLUX_FLAGS)} | {
+        "users", "spawn-rate", "step-time", "warmup", "rate", "max-concurrency", "results",
+        "overwrite", "engine", "run-id", "max-error-rate", "slo",
+    }
+)
+
+
+def _also_on(command: str, names: frozenset[str], flags: tuple[Flag, ...]) -> tuple[Flag, ...]:
+    return tuple(
+        dataclasses.replace(f, commands=f.commands | {command}) if f.name in names else f
+        for f in flags
+    )
+
+
+FLAGS: tuple[Flag, ...] = _also_on(CAPACITY, _CAPACITY_TAKES, (
+    *_TARGET, *_LOAD, *_WORKLOAD, *INFLUX_FLAGS, *_SCALE_OUT, *_SIDECAR, *_UI, *_GATE, *_CAPACITY
+))
 # fmt: on
 FLAG: dict[str, Flag] = {f.name: f for f in FLAGS}
 
 
 def flags_of(command: str) -> tuple[Flag, ...]:
-    """The flags of one command (swarm, ui, locust, sidecar, replay), in table order."""
+    """The flags of one command (swarm, ui, capacity, locust, sidecar, replay), in table order."""
     return tuple(f for f in FLAGS if command in f.commands)
 
 
@@ -400,6 +432,9 @@ def secret_env_vars() -> tuple[str, ...]:
     return tuple(f.env_var for f in FLAGS if f.secret)
 
 
+_COMMANDS = (SWARM, UI, CAPACITY, LOCUST, SIDECAR, REPLAY)
+
+
 def _range(flag: Flag) -> str:
     unit = "s" if flag.kind == "duration" else ""
     if flag.min is not None and flag.max is not None:
@@ -420,7 +455,7 @@ def markdown(flags: Iterable[Flag] = FLAGS) -> str:
         default = "" if unset(f.default) else str(f.default)
         if f.kind == "duration" and isinstance(f.default, float):
             default = f"{f.default:g}s"
-        commands = ", ".join(c for c in (SWARM, UI, LOCUST, SIDECAR, REPLAY) if c in f.commands)
+        commands = ", ".join(c for c in _COMMANDS if c in f.commands)
         cells = (f"`{f.option}`", f"`{f.env_var}`", default, _range(f), commands, f.help)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -120,7 +120,22 @@ ENGINE = Measurement(
     },
     "engine-side state; `extra` metrics become float fields named extra_<name>",
 )
-_ALL = (LLM_REQUEST, LLM_INTERVAL, LLM_STAGE, LLM_EVENT, GPU, GPU_PROCESS, PROCESS, HOST, ENGINE)
+LLM_CAPACITY = Measurement(
+    "llm_capacity",
+    (*RUN_TAGS, "mode"),
+    {
+        **_kinds("float", "capacity", "precision", "need", "output_tok_s", "req_s"),
+        **_kinds("float", "ttft_p50_ms", "ttft_p95_ms", "itl_p99_ms", "broke_load"),
+        **_kinds("int", "probes"),
+        **_kinds("bool", "converged", "enough"),
+        **_kinds("str", "slos", "reason", "broke_by"),
+    },
+    "`loadgen capacity`: one point per search, at the run's end (mode: users or rate)",
+)
+_ALL = (
+    *(LLM_REQUEST, LLM_INTERVAL, LLM_STAGE, LLM_EVENT, LLM_CAPACITY),
+    *(GPU, GPU_PROCESS, PROCESS, HOST, ENGINE),
+)
 MEASUREMENTS: dict[str, Measurement] = {m.name: m for m in _ALL}
 
 
@@ -243,6 +258,14 @@ def stage_point(
 def event_point(tags: Mapping[str, str], kind: str, text: str, wall_unix_ns: int) -> LinePoint:
     """The `llm_event` point (an annotation); kind is run_start, run_end, stage_start, ..."""
     return LinePoint.build(LLM_EVENT.name, {**tags, "kind": kind}, {"text": text}, wall_unix_ns)
+
+
+def capacity_point(
+    tags: Mapping[str, str], mode: str, fields: Mapping[str, Any], wall_unix_ns: int
+) -> LinePoint:
+    """The `llm_capacity` point of one search: the capacity and the figures where it held."""
+    typed = {k: _cast(LLM_CAPACITY.fields[k], v) for k, v in fields.items() if v is not None}
+    return LinePoint.build(LLM_CAPACITY.name, {**tags, "mode": mode}, typed, wall_unix_ns)
 
 
 def sample_points(sample: ResourceSample, tags: Mapping[str, str]) -> list[LinePoint]:

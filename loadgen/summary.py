@@ -269,6 +269,7 @@ class RunSummary:
     end_reason: str = ""  # why it is incomplete, one line ("" when complete)
     engine_unreachable_unix_ns: int | None = None  # the engine stopped answering from then on
     engine_unreachable_errors: int = 0  # connect errors from then on (loadgen/unreachable.py)
+    capacity: dict[str, Any] | None = None  # `loadgen capacity`: its search (loadgen/capacity.py)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -321,6 +322,8 @@ class RunSummary:
             data["generator"] = dataclasses.asdict(self.generator)
         if self.influx is not None:
             data["influx"] = self.influx.to_dict()
+        if self.capacity is not None:
+            data["capacity"] = self.capacity
         return data
 
     @classmethod
@@ -342,4 +345,5 @@ class RunSummary:
             end_reason=str(data.get("end_reason", "")),
             engine_unreachable_unix_ns=data.get("engine_unreachable_unix_ns"),
             engine_unreachable_errors=int(data.get("engine_unreachable_errors", 0)),
+            capacity=data.get("capacity"),
         )

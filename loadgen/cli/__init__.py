@@ -20,6 +20,7 @@ from loadgen.redact import redact_text
 COMMANDS: dict[str, str] = {
     "sim": "loadgen.cli.sim:sim",
     "swarm": "loadgen.cli.swarm:swarm",
+    "capacity": "loadgen.cli.capacity:capacity",
     "ui": "loadgen.cli.ui:ui",
     "worker": "loadgen.cli.worker:worker",
     "sidecar": "loadgen.cli.sidecar:sidecar",

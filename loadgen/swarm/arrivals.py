@@ -21,6 +21,10 @@ class PoissonArrivals:
         self._rng = random.Random(seed)
         self._next_ns: int | None = None
 
+    def restart(self, now_ns: int) -> None:
+        """The next arrival is `now_ns` (a new level): no backlog carried over from the last."""
+        self._next_ns = now_ns
+
     def take(self, now_ns: int) -> int:
         """The next scheduled send time; the first arrival is `now_ns` of the first call."""
         if self._next_ns is None:

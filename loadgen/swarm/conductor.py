@@ -235,6 +235,7 @@ class Conductor:
         if isinstance(runner, MasterRunner):
             share = 1.0 / max(1, runner.worker_count)
             data = {"index": level.index, "users": level.users, "rate_share": share}
+            data["rate_per_s"] = self.session.stage.rate_per_s  # a capacity probe's --rate
             runner.send_message(STAGE_MESSAGE, data)
         text = f"level {level.index}: {level.users} users"
         events.llm_event.fire(kind="stage_start", text=text, wall_unix_ns=level.start_unix_ns)

@@ -209,6 +209,7 @@ def _wire_worker(environment: Any, runner: Any) -> None:
     def on_stage(msg: Any, **_: Any) -> None:
         _stage.index, _stage.users = int(msg.data["index"]), int(msg.data["users"])
         _stage.rate_share = float(msg.data.get("rate_share", 1.0))
+        _stage.rate_per_s = msg.data.get("rate_per_s")
 
     def on_flush(**_: Any) -> None:
         runner.stop()  # stops the users; test_stop ships their records

@@ -52,6 +52,7 @@ class LevelState:
     index: int = 0
     users: int = 0
     rate_share: float = 1.0  # this process's share of --rate (1 / number of workers)
+    rate_per_s: float | None = None  # this level's --rate (a capacity probe's), None: --rate
 
 
 def worker_id() -> str:
@@ -78,6 +79,7 @@ class Session:
         self._seq = itertools.count()
         self._users = itertools.count()
         self._arrivals: PoissonArrivals | None = None
+        self._arrivals_level = 0
         self.llm_stats: LlmStats = locust_outputs.stats_for(environment)
 
     def next_user_number(self) -> int:
@@ -98,12 +100,17 @@ class Session:
         if self.settings.rate_per_s <= 0:
             return None
         # the share can change once the master says how many workers there are
-        rate = self.settings.rate_per_s * self.stage.rate_share
+        rate = (self.stage.rate_per_s or self.settings.rate_per_s) * self.stage.rate_share
+        now_ns = time.perf_counter_ns()
         if self._arrivals is None:
             seed = self.settings.seed + zlib.crc32(self.worker.encode())
             self._arrivals = PoissonArrivals(rate, seed)
+            self._arrivals_level = self.stage.index
+        if self._arrivals_level != self.stage.index:  # a new level's arrivals start now
+            self._arrivals.restart(now_ns)
+            self._arrivals_level = self.stage.index
         self._arrivals.rate_per_s = rate
-        return self._arrivals.take(time.perf_counter_ns())
+        return self._arrivals.take(now_ns)
 
     def chat_request(
         self, messages: list[dict[str, str]], max_tokens: int | None = None

@@ -22,13 +22,14 @@ from click.testing import CliRunner
 
 from loadgen.cli import COMMANDS, main
 from loadgen.cli.swarm_flags import Checked
-from loadgen.flags import FLAGS, SWARM, UI, Flag, flags_of
+from loadgen.flags import CAPACITY, FLAGS, SWARM, UI, Flag, flags_of
 from tests.fixtures.net import loadgen_cmd
 
 DEAD_HOST = "http://127.0.0.1:9"  # never reached: every case fails before the probe
 BASE: dict[str, list[str]] = {
     SWARM: ["swarm", "--host", DEAD_HOST],
     UI: ["ui", "--host", DEAD_HOST],
+    CAPACITY: ["capacity", "--host", DEAD_HOST, "--slo", "ttft_p95_ms<=500"],
     "sim": ["sim"],
     "sidecar": ["sidecar", "--no-nvml"],
     "worker": ["worker"],
@@ -55,7 +56,7 @@ def command(name: str) -> click.Command:
 
 def numeric_flags(name: str) -> list[Flag]:
     """The numbers of one command: the table's (swarm, ui) or its own Flag rows (the others)."""
-    if name in (SWARM, UI):
+    if name in (SWARM, UI, CAPACITY):
         return [f for f in flags_of(name) if f.kind in ("int", "float", "duration")]
     params = command(name).params
     return [p.type.flag for p in params if isinstance(p.type, Checked)]
@@ -115,6 +116,14 @@ SWARM_CASES = {
     "bad-host-scheme": (["--host", "127.0.0.1:9"], "--host"),
 }
 OTHER_CASES = {
+    "capacity-no-slo": (["capacity", "--host", DEAD_HOST], "--slo"),
+    "capacity-levels": ([*BASE[CAPACITY], "--users", "1,2"], "--users"),
+    "capacity-start-above-max": (
+        [*BASE[CAPACITY], "--users", "9", "--max-users", "4"],
+        "--max-users",
+    ),
+    "capacity-concurrency": ([*BASE[CAPACITY], "--max-concurrency", "4"], "--max-concurrency"),
+    "capacity-sim-and-host": ([*BASE[CAPACITY], "--sim", "fast"], "--host or --sim"),
     "sidecar-run-id-parent": (["sidecar", "--run-id", "../x"], "--run-id"),
     "sidecar-run-id-dot": (["sidecar", "--run-id", "."], "--run-id"),
     "sidecar-run-id-abs": (["sidecar", "--run-id", "/tmp/x"], "--run-id"),

@@ -1,0 +1,73 @@
+"""`loadgen capacity` end to end: a real simulator whose answer is known, a real Locust child.
+
+The simulator runs a light profile of 4 slots (Ollama-like FIFO, short requests): the TTFT p95
+jumps once users exceed the slots, and the virtual-time runner computes the true capacity of
+the same profile for the same objective. The search must land on it within one precision step.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadgen.results import read_summary
+from loadgen.sim.profiles import load_profile
+from loadgen.sim.virtual import LoopLatencies, true_capacity
+from tests.fixtures.net import loadgen_cmd
+
+SLOTS_PROFILE = """\
+engine = "sim"
+scheduler = "fifo"
+model = "slots4"
+max_running = 4
+step_base_ms = 20.0
+step_per_seq_ms = 2.0
+"""
+TOKENS = 16  # prompt and answer (ignore_eos): a request of ~0.45 s
+TTFT_P95_MS = 100.0  # a queued request waits a whole request (>= 200 ms), a running one 20-60
+
+
+def ttft_holds(run: LoopLatencies) -> bool:
+    return run.ttft_p95_ms is not None and run.ttft_p95_ms <= TTFT_P95_MS
+
+
+@pytest.mark.slow
+def test_capacity_finds_the_slot_limit_and_answers_need(tmp_path: Path) -> None:
+    profile = tmp_path / "slots4.toml"
+    profile.write_text(SLOTS_PROFILE)
+    truth = true_capacity(load_profile(str(profile)), ttft_holds, TOKENS, TOKENS, 64, 20.0)
+    assert truth == 4
+    results = tmp_path / "run"
+    argv = loadgen_cmd(
+        *("capacity", "--sim", str(profile), "--slo", f"ttft_p95_ms<={TTFT_P95_MS:g}"),
+        *("--users", "2", "--max-users", "32", "--step-time", "3s", "--warmup", "1s"),
+        *("--input-tokens", str(TOKENS), "--output-tokens", str(TOKENS), "--ignore-eos"),
+        *("--need", str(truth + 1), "--progress", "off", "--results", str(results)),
+    )
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=150, check=False)
+    sys.stdout.write(proc.stdout)
+    assert proc.returncode == 1, proc.stderr  # --need 5: the capacity (4) is not enough
+    assert "Traceback" not in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"capacity: {truth} users (bracket within 1 user)")
+    assert "tok/s" in lines[1] and "TTFT p50/p95/p99" in lines[1]
+    assert f"first failing probe: {truth + 1} users" in proc.stdout
+    assert f"broke ttft_p95_ms<={TTFT_P95_MS:g}: ttft_p95_ms = " in proc.stdout
+    assert "need: 5 users: not enough" in proc.stdout
+
+    summary = read_summary(results)
+    section = summary.capacity
+    assert section is not None
+    assert (section["capacity"], section["converged"], section["mode"]) == (truth, True, "users")
+    loads = [p["load"] for p in section["probes"]]
+    assert loads == [2, 4, 8, 6, 5]  # doubling, then bisection of (4, 8)
+    assert [p["held"] for p in section["probes"]] == [True, True, False, False, False]
+    assert [lv.users for lv in summary.levels] == loads  # every probe is a level of one run
+    on_disk = json.loads((results / "summary.json").read_text())
+    assert on_disk["capacity"]["broke_stage_index"] == 4
+    stages = {json.loads(line)["stage_index"] for line in (results / "requests.jsonl").open()}
+    assert stages == {0, 1, 2, 3, 4}  # all probes' requests in one requests.jsonl
