@@ -233,6 +233,10 @@ _LOAD: tuple[Flag, ...] = (
          " (default 10m)", _on("swarm ui locust"), to_child=True, min=0, min_open=True),
     Flag("warmup", "duration", 0.0, "start of each level excluded from its window",
          _on("swarm ui locust"), to_child=True, min=0),
+    Flag("ramp", "duration", None, "a level's new users start spread over this long (default:"
+         " one request's E2E; 0: at once)", _on("swarm locust"), to_child=True, min=0),
+    Flag("first-ramp", "duration", None, "the first level's ramp without --ramp (loadgen swarm:"
+         " a probe request's E2E; default 1s)", _on("locust"), to_child=True, min=0),
     Flag("levels", "str", None, "steps: users per level, e.g. 1,10,50 (walked by the packaged"
          " shape)", _on("locust"), to_child=True),
     Flag("step-spawn-rate", "float", 0.0, "users/s when moving between levels (0: reach in"

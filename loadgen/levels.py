@@ -33,6 +33,7 @@ class Level:
     ramp_done_unix_ns: int | None = None
     end_unix_ns: int | None = None
     warmup_s: float = 0.0
+    ramp_s: float = 0.0  # its new users started spread over this long (loadgen/run/plan.py)
     steady_start_unix_ns: int | None = None  # when it settled (None: not, or not yet judged)
     steady: bool | None = None  # None: not judged
     steady_reason: str = ""  # one line
@@ -71,6 +72,7 @@ class Level:
             "window_start_unix_ns": self.window_start_unix_ns,
             "window_end_unix_ns": self.window_end_unix_ns,
             "warmup_s": self.warmup_s,
+            "ramp_s": self.ramp_s,
         }
 
     @classmethod
@@ -85,6 +87,7 @@ class Level:
             ramp_done_unix_ns=None if ramp is None else int(ramp),
             end_unix_ns=None if end is None else int(end),
             warmup_s=float(data.get("warmup_s") or 0.0),
+            ramp_s=float(data.get("ramp_s") or 0.0),
         )
 
 
@@ -111,11 +114,13 @@ class LevelTracker:
             self.levels.append(Level(index, users, now_unix_ns, warmup_s=self.warmup_s))
         return closed
 
-    def ramp_done(self, users: int, now_unix_ns: int) -> None:
-        """All `users` of the current level are running (Locust's spawning_complete)."""
+    def ramp_done(self, users: int, now_unix_ns: int, ramp_s: float = 0.0) -> None:
+        """All `users` of the current level are running (Locust's spawning_complete), and have
+        sent their first request by `now_unix_ns` (after their phase); `ramp_s`: how long the
+        level's new users took to start."""
         current = self.current
         if current is not None and current.ramp_done_unix_ns is None and users >= current.users:
-            self.levels[-1] = replace(current, ramp_done_unix_ns=now_unix_ns)
+            self.levels[-1] = replace(current, ramp_done_unix_ns=now_unix_ns, ramp_s=ramp_s)
 
     def judged(self, index: int, steady: bool, start_unix_ns: int | None, reason: str) -> Level:
         """Level `index` settled at `start_unix_ns` (steady) or never did; the updated level."""

@@ -75,6 +75,7 @@ LLM_STAGE = Measurement(
         **_kinds("float", "prefill_p50_ms", "decode_p50_ms", "network_client_p50_ms"),
         **_kinds("float", "vram_idle_bytes", "vram_peak_bytes"),
         **_kinds("float", "engine_rss_idle_bytes", "engine_rss_peak_bytes"),
+        "ramp_s": "float",
     },
     "per load level, at the end of its steady window; other numeric summary fields are floats",
 )

@@ -69,6 +69,7 @@ class LevelSummary:
     # The steady window, wall clock
     window_start_unix_ns: int | None = None
     window_end_unix_ns: int | None = None
+    ramp_s: float = 0.0  # its new users started spread over this long (loadgen/run/plan.py)
     # When the level settled (loadgen/steady.py); steady None: not judged (an older run)
     steady_start_unix_ns: int | None = None
     steady: bool | None = None
@@ -129,6 +130,7 @@ def summarize_level(samples: LevelSamples, level: Level) -> LevelSummary | None:
         summary,
         window_start_unix_ns=start,
         window_end_unix_ns=end,
+        ramp_s=level.ramp_s,
         steady_start_unix_ns=level.steady_start_unix_ns,
         steady=level.steady,
         steady_reason=level.steady_reason,

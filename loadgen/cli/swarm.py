@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from loadgen import __version__
+from loadgen.backends.base import ChatRequest
 from loadgen.cli.influx_options import influx_values, locust_args, locust_env
 from loadgen.cli.influx_options import settings_from_options as influx_settings
 from loadgen.cli.scale_out import master_args
@@ -47,7 +48,7 @@ from loadgen.results import (
     redact_argv,
 )
 from loadgen.run.plan import StepPlan, parse_users
-from loadgen.run.preflight import check_model
+from loadgen.run.preflight import check_model, probe_request_s
 from loadgen.run.run_end import ChildEnd, RunNotes, finish_results
 from loadgen.run.sidecar_link import check_sidecar, running_sidecar
 from loadgen.run.sim_launch import profile_engine, simulator
@@ -65,6 +66,7 @@ from loadgen.sinks.influx_settings import InfluxSettings
 from loadgen.slo import Slo, parse_slos
 from loadgen.summary import RunMeta, RunSummary
 from loadgen.summary_table import format_table
+from loadgen.tokens import text_of
 from loadgen.workload import load_dataset
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "swarm"
@@ -103,7 +105,10 @@ def _plan(opts: dict[str, Any]) -> tuple[StepPlan, float | None]:
     name = "step-time" if len(levels) > 1 else "run-time"
     auto = value_of(opts, name) == AUTO  # a level lasts until measured, --max-step-time at most
     length = seconds_of(opts, "max-step-time" if auto else name)
-    plan = StepPlan(levels, length, seconds_of(opts, "warmup"), opts["spawn_rate"], auto=auto)
+    ramp = None if rate is not None or opts.get("ramp") is None else seconds_of(opts, "ramp")
+    plan = StepPlan(
+        levels, length, seconds_of(opts, "warmup"), opts["spawn_rate"], auto=auto, ramp_s=ramp
+    )
     return plan, rate
 
 
@@ -155,9 +160,12 @@ def target(opts: dict[str, Any]) -> Iterator[TargetInfo]:
         yield info
 
 
-def _run_values(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> dict[str, Any]:
+def _run_values(
+    opts: dict[str, Any], spec: RunSpec, info: TargetInfo, first_ramp_s: float | None = None
+) -> dict[str, Any]:
     """The flags' values for the Locust child: the command's, with the plan, the probed target,
-    the run id and the checked InfluxDB settings in place of what they came from."""
+    the run id, the first level's ramp and the checked InfluxDB settings in place of what they
+    came from."""
     plan = spec.plan
     run = {
         "host": info.host,
@@ -166,6 +174,8 @@ def _run_values(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> dict[s
         "max_step_time": plan.step_time_s if plan.auto else opts["max_step_time"],
         "warmup": plan.warmup_s,
         "step_spawn_rate": plan.spawn_rate or 0.0,
+        "ramp": plan.ramp_s,
+        "first_ramp": first_ramp_s,
         "rate": spec.rate,
         "api": info.api,
         "model": info.model,
@@ -176,13 +186,19 @@ def _run_values(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> dict[s
     return {**opts, **run, **influx_values(spec.influx)}
 
 
-def locust_argv(opts: dict[str, Any], spec: RunSpec, info: TargetInfo, headless: bool) -> list[str]:
+def locust_argv(
+    opts: dict[str, Any],
+    spec: RunSpec,
+    info: TargetInfo,
+    headless: bool,
+    first_ramp_s: float | None = None,
+) -> list[str]:
     """The Locust child's command line: every `to_child` flag of loadgen/flags.py that is set
     (no secrets: the API key and InfluxDB's travel in the environment)."""
     plan = spec.plan
     files = f"{LOCUSTFILE},{SHAPEFILE}" if headless or len(plan.users) > 1 else str(LOCUSTFILE)
     argv = [sys.executable, "-m", "locust", "-f", files]
-    argv += child_argv(_run_values(opts, spec, info))
+    argv += child_argv(_run_values(opts, spec, info, first_ramp_s))
     return [*argv, "--csv", str(spec.results_dir / CSV_PREFIX), "--skip-log-setup"]
 
 
@@ -224,6 +240,23 @@ def run_locust(argv: list[str], env: dict[str, str]) -> ChildEnd:
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             proc.kill()
         return ChildEnd(proc.wait(), interrupted=True)
+
+
+def first_ramp(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> float | None:
+    """The first level's automatic ramp: one probe request of the run's size, alone on the
+    engine (a lower bound of a request under load); None when the ramp is not automatic."""
+    plan = spec.plan
+    if spec.rate is not None or plan.spawn_rate is not None or plan.ramp_s is not None:
+        return None
+    work = ChatRequest(
+        model=info.model,
+        messages=({"role": "user", "content": text_of(opts["input_tokens"], opts["seed"])},),
+        max_tokens=opts["output_tokens"],
+        ignore_eos=bool(opts["ignore_eos"]),
+        min_tokens=opts["min_tokens"] or None,
+        temperature=opts["temperature"],
+    )
+    return probe_request_s(info, opts["api_key"], seconds_of(opts, "request-timeout"), work)
 
 
 def fallback_meta(spec: RunSpec, info: TargetInfo, engine: str) -> RunMeta:
@@ -310,7 +343,8 @@ def swarm(**opts: Any) -> None:
     sidecar = check_sidecar(opts, seconds_of(opts, "sidecar-interval"))
     scale_out = master_args(opts)
     with target(opts) as info:
-        argv = locust_argv(opts, spec, info, headless=True) + scale_out
+        ramp_s = first_ramp(opts, spec, info)
+        argv = locust_argv(opts, spec, info, headless=True, first_ramp_s=ramp_s) + scale_out
         argv += ["--headless", "--only-summary", USER_CLASS]
         influx = (spec.influx_args, spec.influx_env)
         engine, run_s = opts["engine"] or info.engine, spec.plan.total_s

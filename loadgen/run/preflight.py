@@ -1,4 +1,5 @@
-"""Before any load: the chosen model is one the server serves, and it answers one tiny request.
+"""Before any load: the chosen model is one the server serves, and it answers one tiny request;
+then one request of the run's size measures about how long a request lasts (the first ramp).
 
 Plain blocking urllib, like the target probe (run/target.py). A server that refuses the model
 (vLLM's 404 "The model `x` does not exist.", Ollama's "model 'x' not found") stops the run
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from typing import Any
 
-from loadgen.backends.base import PREFLIGHT_HEADER
+from loadgen.backends import backend_for
+from loadgen.backends.base import PREFLIGHT_HEADER, ChatRequest
 from loadgen.errors import LoadgenError
 from loadgen.run.target import TargetInfo, listed_models
 
@@ -75,6 +79,19 @@ def check_model(info: TargetInfo, api_key: str | None, timeout_s: float) -> None
         f"--model {info.model!r}: {info.host}{path} answered {failure} (the server's models:"
         f" {listed})"
     )
+
+
+def probe_request_s(
+    info: TargetInfo, api_key: str | None, timeout_s: float, work: ChatRequest
+) -> float | None:
+    """Seconds one non-streaming request of the run's own size takes, alone on the engine: the
+    first level's automatic ramp (about one request). None if it failed (the run still starts;
+    the ramp then falls back to its default)."""
+    backend = backend_for(info.api)
+    request = replace(work, model=info.model, stream=False)
+    start_s = time.perf_counter()
+    failure = _send(info.host + backend.path(), backend.body(request), api_key, timeout_s)
+    return None if failure is not None else time.perf_counter() - start_s
 
 
 def check_port_free(host: str, port: int, flag: str) -> None:

@@ -20,6 +20,7 @@ from loadgen.swarm.progress import LiveWindow
 
 RECORDS_MESSAGE = "loadgen_records"
 STAGE_MESSAGE = "loadgen_stage"
+PHASE_MESSAGE = "loadgen_phase"  # master -> workers, before a level's users: their phase window
 FLUSH_MESSAGE = "loadgen_flush"  # master -> workers: stop your users, ship everything
 FLUSHED_MESSAGE = "loadgen_flushed"  # worker -> master: all my records are on their way
 HELLO_MESSAGE = "loadgen_hello"  # worker -> master at its test start: its worker id and clock

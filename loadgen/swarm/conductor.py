@@ -21,6 +21,7 @@ from loadgen.levels import Level, ResourceSeries
 from loadgen.redact import redact_url
 from loadgen.results import SUMMARY_FILE, SidecarTail, redact_argv, write_summary
 from loadgen.run.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
+from loadgen.run.plan import LevelRamp, expected_request_s
 from loadgen.run.target import TargetInfo
 from loadgen.summary import LevelSummary
 from loadgen.summary_table import format_table
@@ -76,6 +77,8 @@ class Conductor:
         ev.quitting.add_listener(self._on_quitting)
         self.run_stop.install()
         self.collector.on_write_error = self._write_failed
+        if hasattr(self.environment.shape_class, "expected_request_s"):  # StepShape
+            self.environment.shape_class.expected_request_s = self.expected_request_s
         if hasattr(self.environment.shape_class, "level_done"):  # StepShape: auto levels
             self.environment.shape_class.level_done = self.settling.level_done
         if web_ui is not None:
@@ -109,8 +112,31 @@ class Conductor:
             )
 
     def _on_spawning_complete(self, user_count: int, **_: Any) -> None:
+        """The level's last users are spawned; they all run once their phase is over."""
         self._observe()
-        self.collector.tracker.ramp_done(int(user_count), time.time_ns())
+        tracker = self.collector.tracker
+        ramp = self._ramp_of(tracker.current)
+        phase_ns = int(ramp.phase_s * 1e9) if ramp is not None else 0
+        ramp_s = ramp.ramp_s if ramp is not None else 0.0
+        tracker.ramp_done(int(user_count), time.time_ns() + phase_ns, ramp_s)
+
+    def _ramp_of(self, level: Level | None) -> LevelRamp | None:
+        """The ramp the shape started `level` with (None without a shape: the web UI's)."""
+        ramp_of = getattr(self.environment.shape_class, "ramp_of", None)
+        if level is None or ramp_of is None:
+            return None
+        ramp: LevelRamp | None = ramp_of(level.index)
+        return ramp
+
+    def expected_request_s(self) -> float | None:
+        """About one request's duration now: the median E2E of the running level's requests
+        that ended in its window (since its start while it has none); the next level's
+        automatic ramp."""
+        level = self.collector.tracker.current
+        if level is None:
+            return None
+        since = level.window_start_unix_ns or level.start_unix_ns
+        return expected_request_s(self.collector.records, min(since, time.time_ns()))
 
     def _on_test_stopping(self, **_: Any) -> None:
         self.end_levels()

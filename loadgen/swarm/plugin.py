@@ -30,6 +30,7 @@ from loadgen.swarm.collector import (
     FLUSHED_MESSAGE,
     HEALTH_MESSAGE,
     HELLO_MESSAGE,
+    PHASE_MESSAGE,
     RECORDS_MESSAGE,
     STAGE_MESSAGE,
     Collector,
@@ -69,6 +70,15 @@ def _build_session(environment: Any) -> tuple[Session, TargetInfo]:
         sys.exit(EXIT_BAD_INPUT)
     events.set_run(context)
     return Session(environment, settings, context, _stage), info
+
+
+def announce_phase(environment: Any, phase_s: float) -> None:
+    """Users started from now on wait a random phase in [0, `phase_s`) before their first
+    request: here, and on every worker (the message goes out before Locust's spawn messages)."""
+    _stage.phase_s = phase_s
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.send_message(PHASE_MESSAGE, {"phase_s": phase_s})
 
 
 def _user_class_name(environment: Any) -> str:
@@ -211,6 +221,9 @@ def _wire_worker(environment: Any, runner: Any) -> None:
         _stage.rate_share = float(msg.data.get("rate_share", 1.0))
         _stage.rate_per_s = msg.data.get("rate_per_s")
 
+    def on_phase(msg: Any, **_: Any) -> None:
+        _stage.phase_s = float(msg.data["phase_s"])
+
     def on_flush(**_: Any) -> None:
         runner.stop()  # stops the users; test_stop ships their records
         shipper.flush()
@@ -220,6 +233,7 @@ def _wire_worker(environment: Any, runner: Any) -> None:
     if getattr(environment.parsed_options, "processes", None):  # forked by a local master
         quit_when_orphaned(runner.stop)
     runner.register_message(STAGE_MESSAGE, on_stage)
+    runner.register_message(PHASE_MESSAGE, on_phase)
     runner.register_message(FLUSH_MESSAGE, on_flush, concurrent=True)
     locust_events.test_stop.add_listener(lambda **_: shipper.flush())
     locust_events.quitting.add_listener(lambda **_: shipper.flush())

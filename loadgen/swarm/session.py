@@ -53,6 +53,7 @@ class LevelState:
     users: int = 0
     rate_share: float = 1.0  # this process's share of --rate (1 / number of workers)
     rate_per_s: float | None = None  # this level's --rate (a capacity probe's), None: --rate
+    phase_s: float = 0.0  # a user started now waits a random [0, phase_s) before its first request
 
 
 def worker_id() -> str:

@@ -1,8 +1,9 @@
 """ChatUser: one simulated chat client. Locustfiles subclass it declaratively.
 
 A task is one conversation: its turns are sent in order with the history carried (the server's
-real replies) and `think_time_s` between them. Closed loop: the next conversation starts as soon
-as one ends. Open loop (--rate): each conversation waits for its scheduled Poisson arrival.
+real replies) and `think_time_s` between them. Closed loop: a user's first conversation starts
+after a random phase, the next one as soon as one ends. Open loop (--rate): each conversation
+waits for its scheduled Poisson arrival.
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
         system = self.system_prompt if self.system_prompt is not None else s.system_prompt
         self._workload = workload_for(s, self.turns or s.turns, system or None)
         self._think_s = self.think_time_s if self.think_time_s is not None else s.think_time_s
+        self._wait_phase(session, number)
+
+    def _wait_phase(self, session: Session, number: int) -> None:
+        """Closed loop: wait a random phase before the first request, drawn uniformly in the
+        level's phase window (loadgen/run/plan.py LevelRamp) from --seed, the worker's index and
+        the user's number, so users spawned together do not stay in step. Open loop: the
+        arrivals decide."""
+        phase_s = session.stage.phase_s
+        if phase_s <= 0 or session.settings.rate_per_s > 0:
+            return
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        seed = zlib.crc32(f"phase:{session.settings.seed}:{worker}:{number}".encode())
+        gevent.sleep(random.Random(seed).uniform(0.0, phase_s))
 
     def on_stop(self) -> None:
         if self._transport is not None:
