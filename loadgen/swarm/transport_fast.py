@@ -147,15 +147,14 @@ class FastTransport:
             body = response.read(_MAX_ERROR_BODY_BYTES)
             response.release()
             return failed(empty_result(), "http_status", status_detail(response.status_code, body))
-        stall = gevent.Timeout(self._stall_timeout_s, _Stall)
         seen_frame = False
         while True:
-            if seen_frame:
-                stall.start()
+            stall = _stall_timer(self._stall_timeout_s) if seen_frame else None
             try:
                 chunk = read_available(response)
             finally:
-                stall.cancel()
+                if stall is not None:
+                    stall.close()
             if not chunk:
                 return parser.finish(time.perf_counter_ns())
             parser.feed(chunk, time.perf_counter_ns())
@@ -165,6 +164,14 @@ class FastTransport:
     def limits(self) -> tuple[float, float]:
         """(request timeout, stall timeout) in seconds."""
         return self._request_timeout_s, self._stall_timeout_s
+
+
+def _stall_timer(stall_timeout_s: float) -> gevent.Timeout:
+    """A started timer for one read. A fresh one each time: gevent's Timeout started again
+    after cancel() keeps its first deadline, which would fail every stream longer than it."""
+    timer = gevent.Timeout(stall_timeout_s, _Stall)
+    timer.start()
+    return timer
 
 
 def _header(response: HTTPSocketPoolResponse, name: str) -> str | None:

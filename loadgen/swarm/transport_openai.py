@@ -112,16 +112,19 @@ class OpenAISdkTransport:
         )
         head.status = stream.response.status_code
         accumulator = parser.accumulator
-        stall = gevent.Timeout(self._stall_timeout_s, _Stall)
         chunks = iter(stream)
         seen = False
         while True:
-            if seen:
+            # A fresh timer per chunk: gevent's Timeout started again after cancel() keeps its
+            # first deadline, which would fail every stream longer than --stall-timeout.
+            stall = gevent.Timeout(self._stall_timeout_s, _Stall) if seen else None
+            if stall is not None:
                 stall.start()
             try:
                 chunk = next(chunks, None)
             finally:
-                stall.cancel()
+                if stall is not None:
+                    stall.close()
             now_ns = time.perf_counter_ns()
             if chunk is None:
                 break

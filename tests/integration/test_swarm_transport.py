@@ -23,14 +23,11 @@ from tests.fixtures.net import LOOPBACK
 N_FRAMES = 5
 
 
-def _frames() -> list[bytes]:
+def _frames(n: int = N_FRAMES) -> list[bytes]:
     chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
-    out = [
-        {**chunk, "choices": [{"index": 0, "delta": {"content": f"w{i} "}}]}
-        for i in range(N_FRAMES)
-    ]
+    out = [{**chunk, "choices": [{"index": 0, "delta": {"content": f"w{i} "}}]} for i in range(n)]
     out[-1]["choices"][0]["finish_reason"] = "length"
-    usage = {**chunk, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": N_FRAMES}}
+    usage = {**chunk, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": n}}
     return [f"data: {json.dumps(f)}\n\n".encode() for f in [*out, usage]] + [b"data: [DONE]\n\n"]
 
 
@@ -121,3 +118,31 @@ def test_a_fresh_connection_closed_unanswered_is_a_connect_error() -> None:
     assert first.result.ok
     assert not second.result.ok and second.result.error_type == "connect"
     assert second.http_status is None
+
+
+SLOW_FRAMES, SLOW_GAP_S, SLOW_STALL_S = 20, 0.05, 0.5  # a 1 s stream, never silent for 0.5 s
+
+
+def _serve_slowly(listener: socket.socket) -> None:
+    """One answer whose frames come SLOW_GAP_S apart: longer in all than SLOW_STALL_S."""
+    conn, _ = listener.accept()
+    with conn:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+        conn.sendall(b"transfer-encoding: chunked\r\n\r\n")
+        for frame in _frames(SLOW_FRAMES):
+            conn.sendall(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            time.sleep(SLOW_GAP_S)
+        conn.sendall(b"0\r\n\r\n")
+
+
+def test_a_stream_longer_than_the_stall_timeout_is_no_stall() -> None:
+    from loadgen.swarm.transport_fast import FastTransport
+
+    with _server(_serve_slowly) as url:
+        transport = FastTransport(url, None, request_timeout_s=30, stall_timeout_s=SLOW_STALL_S)
+        request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},))
+        exchange = transport.send(backend_for("openai"), request, "rid-slow")
+        transport.close()
+    assert exchange.result.ok, exchange.result.error_detail
+    assert exchange.result.n_out == SLOW_FRAMES
