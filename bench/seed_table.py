@@ -13,6 +13,7 @@ the runs already there. Minutes per profile: run it in the background.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -25,13 +26,17 @@ from loadgen.reference import command as reference_command
 from loadgen.results import read_summary
 from loadgen.summary import RunSummary
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def run(profile: str, results: Path) -> int:
     """The README's command against `profile`, its results in `results`; its exit code."""
     shutil.rmtree(results, ignore_errors=True)
     argv = [*reference_command(profile), "--results", str(results), "--progress", "lines"]
     print("$", " ".join(argv), flush=True)
-    return subprocess.run(argv, check=False).returncode
+    # This checkout's loadgen, whatever another install maps the package to.
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.run(argv, check=False, env={**os.environ, "PYTHONPATH": path}).returncode
 
 
 def run_notes(profile: str, summary: RunSummary) -> list[str]:
