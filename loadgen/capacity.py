@@ -20,6 +20,7 @@ from loadgen.summary import LevelSummary
 Mode = Literal["users", "rate"]
 GROWTH = 2.0  # each upward probe doubles the load
 RATE_FLOOR = 1 / 32  # open loop: a first rate that breaks is halved down to start/32 at most
+STEADY = "steady"  # the breach of a probe that never settled
 _HOLDS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,
@@ -33,10 +34,11 @@ _HOLDS: dict[str, Callable[[float, float], bool]] = {
 class Breach:
     """One objective a probe broke: its value there (None: not measured) and by how much."""
 
-    slo: str  # as typed: ttft_p95_ms<=500
+    slo: str  # as typed: ttft_p95_ms<=500; "steady" for a probe that never settled
     metric: str
     threshold: float
     value: float | None
+    reason: str = ""  # "steady": why it never settled (loadgen/steady.py)
 
     @property
     def excess(self) -> float | None:
@@ -46,6 +48,8 @@ class Breach:
         return abs(self.value - self.threshold) / abs(self.threshold)
 
     def describe(self) -> str:
+        if self.metric == STEADY:
+            return f"{STEADY}: {self.reason or 'not settled'}"
         if self.value is None:
             return f"{self.slo}: {self.metric} was not measured"
         excess = self.excess
@@ -61,13 +65,16 @@ def with_error_gate(slos: Iterable[Slo], max_error_rate: float) -> tuple[Slo, ..
 
 def verdict(slos: Iterable[Slo], level: LevelSummary | None) -> tuple[Breach, ...]:
     """Every objective the level broke; () means the probe held. A level without a summary (no
-    window) breaks every objective, unmeasured."""
+    window) breaks every objective, unmeasured; a level that never settled breaks `steady`:
+    its figures are not those of a load the engine sustains."""
     breaches = []
     for slo in slos:
         value = None if level is None else getattr(level, slo.metric)
         if value is None or not _HOLDS[slo.op](float(value), slo.threshold):
             number = None if value is None else float(value)
             breaches.append(Breach(str(slo), slo.metric, slo.threshold, number))
+    if level is not None and level.steady is False:
+        breaches.append(Breach(STEADY, STEADY, 1.0, None, level.steady_reason))
     return tuple(breaches)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loadgen.capacity import CapacityReport
+from loadgen.capacity import STEADY, CapacityReport
 from loadgen.summary import LevelSummary
 
 _COLUMNS = ("probe", "load", "verdict", "req/s", "tok/s", "TTFT p50", "TTFT p95", "ITL p99")
@@ -45,6 +45,8 @@ def _row(probe: Mapping[str, Any], level: LevelSummary | None, unit: str) -> lis
 
 
 def _breach_text(breach: Mapping[str, Any]) -> str:
+    if breach["metric"] == STEADY:
+        return f"{STEADY}: {breach.get('reason') or 'not settled'}"
     if breach["value"] is None:
         return f"{breach['slo']}: {breach['metric']} was not measured"
     excess = breach.get("excess")

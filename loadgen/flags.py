@@ -359,8 +359,9 @@ _CAPACITY: tuple[Flag, ...] = (
 # `loadgen capacity` also takes these flags of `loadgen swarm`: target, load, workload, InfluxDB
 _CAPACITY_TAKES = frozenset(
     {f.name for f in (*_TARGET, *_WORKLOAD, *INFLUX_FLAGS)} | {
-        "users", "spawn-rate", "step-time", "warmup", "rate", "max-concurrency", "results",
-        "overwrite", "engine", "run-id", "max-error-rate", "slo",
+        "users", "spawn-rate", "step-time", "min-requests", "max-step-time", "warmup", "ramp",
+        "rate", "max-concurrency", "results", "overwrite", "engine", "run-id", "max-error-rate",
+        "slo",
     }
 )
 

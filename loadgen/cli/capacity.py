@@ -29,13 +29,14 @@ from loadgen.cli.swarm import (
     echo_end,
     echo_notes,
     fallback_meta,
+    first_ramp,
     restore_influx,
     run_locust,
     target,
 )
 from loadgen.cli.swarm_flags import options_for
 from loadgen.errors import LoadgenError
-from loadgen.flags import CAPACITY, SWARM, check_values, child_argv, flags_of, value_of
+from loadgen.flags import AUTO, CAPACITY, check_values, child_argv, seconds_of, value_of
 from loadgen.line_protocol import encode
 from loadgen.results import CSV_PREFIX, make_run_id, prepare_results_dir, write_summary
 from loadgen.run.plan import StepPlan, parse_users
@@ -47,7 +48,6 @@ from loadgen.summary import LevelSummary, RunSummary
 from loadgen.workload import load_dataset
 
 SHAPEFILE = PACKAGE_DIR / "capacity_shapefile.py"
-DEFAULT_PROBE_S = 60.0  # a probe's length when --step-time is not a number of seconds
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,11 +58,6 @@ class CapacitySpec:
     search: SearchSpec
     objectives: tuple[Slo, ...]  # the SLOs and the error gate: what every probe must hold
     need: float | None
-
-
-def _seconds(opts: dict[str, Any], name: str, default: float) -> float:
-    value = value_of(opts, name)
-    return float(value) if isinstance(value, int | float) else default
 
 
 def check_capacity(opts: dict[str, Any]) -> CapacitySpec:
@@ -83,8 +78,7 @@ def check_capacity(opts: dict[str, Any]) -> CapacitySpec:
     else:
         search = _search(opts, "rate", float(rate), float(opts["max_rate"]))
         users = opts["max_concurrency"] or 64
-    probe_s = _seconds(opts, "step-time", DEFAULT_PROBE_S)
-    plan = StepPlan((users,), probe_s, _seconds(opts, "warmup", 0.0), opts["spawn_rate"])
+    plan = _probe_plan(opts, users, rate)
     if opts["dataset"]:
         load_dataset(opts["dataset"], max_turns=opts["turns"])
     influx = influx_settings(opts)
@@ -107,6 +101,16 @@ def check_capacity(opts: dict[str, Any]) -> CapacitySpec:
     return CapacitySpec(run, search, objectives, opts["need"])
 
 
+def _probe_plan(opts: dict[str, Any], users: int, rate: float | None) -> StepPlan:
+    """A probe is a swarm level: --step-time, or auto (until measured, --max-step-time at
+    most), --warmup, and its users started over --ramp (open loop: at once)."""
+    auto = value_of(opts, "step-time") == AUTO
+    length = seconds_of(opts, "max-step-time" if auto else "step-time")
+    ramp = None if rate is not None or opts["ramp"] is None else seconds_of(opts, "ramp")
+    warmup = seconds_of(opts, "warmup")
+    return StepPlan((users,), length, warmup, opts["spawn_rate"], ramp_s=ramp, auto=auto)
+
+
 def _one_level(text: str) -> tuple[int]:
     levels = parse_users(text)
     if len(levels) != 1:
@@ -124,10 +128,11 @@ def _search(opts: dict[str, Any], mode: str, start: float, maximum: float) -> Se
     )
 
 
-def capacity_argv(opts: dict[str, Any], spec: CapacitySpec, info: Any) -> list[str]:
+def capacity_argv(
+    opts: dict[str, Any], spec: CapacitySpec, info: Any, first_ramp_s: float | None
+) -> list[str]:
     """The Locust child's command line: the swarm's, with the capacity shape and its search."""
-    swarm_defaults = {f.dest: f.default for f in flags_of(SWARM)}  # flags capacity lacks
-    values = _run_values({**swarm_defaults, **opts}, spec.run, info)
+    values = _run_values(opts, spec.run, info, first_ramp_s)
     values["capacity_slo"] = ",".join(str(s) for s in spec.objectives)
     argv = [sys.executable, "-m", "locust", "-f", f"{LOCUSTFILE},{SHAPEFILE}"]
     argv += child_argv(values)
@@ -185,14 +190,19 @@ def capacity(**opts: Any) -> None:
     """Find the largest load that holds every --slo: probe upward (doubling), then bisect,
     until the bracket is within --precision. Closed loop over users (--users is the first
     probe, --max-users the last), or open loop over --rate with --max-concurrency users. Each
-    probe is one level of --step-time; all land in one results directory. Exit 0; with --need
-    N, exit 1 if the capacity is below N; 2 for bad input."""
+    probe is a steady level (--step-time auto: until measured); one that never settles
+    breaks. All land in one results directory. Exit 0; with --need N, exit 1 if the capacity
+    is below N; 2 for bad input."""
     spec = check_capacity(opts)
     with target(opts) as info:
         engine = opts["engine"] or info.engine
-        child = run_locust(capacity_argv(opts, spec, info), child_env(opts, spec.run))
+        argv = capacity_argv(opts, spec, info, first_ramp(opts, spec.run, info))
+        child = run_locust(argv, child_env(opts, spec.run))
     meta = fallback_meta(spec.run, info, engine)
-    summary, notes = finish_results(spec.run.results_dir, opts["sim"], child, meta, 0.0)
+    plan = spec.run.plan
+    summary, notes = finish_results(
+        spec.run.results_dir, opts["sim"], child, meta, plan.warmup_s, plan.auto
+    )
     restore_influx(spec.run, child, notes)
     ended = echo_end(child, summary)
     if summary is None:

@@ -29,6 +29,10 @@ step_per_seq_ms = 2.0
 """
 TOKENS = 16  # prompt and answer (ignore_eos): a request of ~0.45 s
 TTFT_P95_MS = 100.0  # a queued request waits a whole request (>= 200 ms), a running one 20-60
+MIN_REQUESTS = 20
+# Each probe is an auto level: until its steady window holds MIN_REQUESTS and 3 median E2Es
+# (about 3-5 s here, judged over 0.5 s intervals), 20 s at most.
+AUTO_PROBES = ("--min-requests", str(MIN_REQUESTS), "--max-step-time", "20s", "--interval", "0.5s")
 
 
 def ttft_holds(run: LoopLatencies) -> bool:
@@ -44,7 +48,7 @@ def test_capacity_finds_the_slot_limit_and_answers_need(tmp_path: Path) -> None:
     results = tmp_path / "run"
     argv = loadgen_cmd(
         *("capacity", "--sim", str(profile), "--slo", f"ttft_p95_ms<={TTFT_P95_MS:g}"),
-        *("--users", "2", "--max-users", "32", "--step-time", "3s", "--warmup", "1s"),
+        *("--users", "2", "--max-users", "32", *AUTO_PROBES),
         *("--input-tokens", str(TOKENS), "--output-tokens", str(TOKENS), "--ignore-eos"),
         *("--need", str(truth + 1), "--progress", "off", "--results", str(results)),
     )
@@ -71,3 +75,36 @@ def test_capacity_finds_the_slot_limit_and_answers_need(tmp_path: Path) -> None:
     assert on_disk["capacity"]["broke_stage_index"] == 4
     stages = {json.loads(line)["stage_index"] for line in (results / "requests.jsonl").open()}
     assert stages == {0, 1, 2, 3, 4}  # all probes' requests in one requests.jsonl
+    for level in summary.levels:  # every probe is a steady level that measured enough
+        assert level.steady is True, level.steady_reason
+        assert level.requests >= MIN_REQUESTS
+        assert level.ramp_s > 0  # its users started over a ramp, not as one wave
+
+
+@pytest.mark.slow
+def test_open_loop_capacity_answers_need(tmp_path: Path) -> None:
+    """Open loop over --rate on an engine without delays: every probe holds up to --max-rate,
+    so the capacity is --max-rate, not converged, and --need at or below it exits 0."""
+    results = tmp_path / "run"
+    argv = loadgen_cmd(
+        *("capacity", "--sim", "fast", "--slo", "ttft_p95_ms<=1000", "--rate", "2"),
+        *("--max-rate", "8", "--max-concurrency", "4", "--need", "8", *AUTO_PROBES),
+        *("--input-tokens", "16", "--output-tokens", "16", "--progress", "off"),
+        *("--results", str(results)),
+    )
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=150, check=False)
+    sys.stdout.write(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("capacity: 8 req/s (held at --max-rate (8 req/s))")
+    assert "need: 8 req/s: enough" in proc.stdout
+    assert "first failing probe" not in proc.stdout
+    section = read_summary(results).capacity
+    assert section is not None
+    assert (section["mode"], section["capacity"], section["converged"]) == ("rate", 8, False)
+    assert [p["load"] for p in section["probes"]] == [2, 4, 8]  # doubling up to --max-rate
+    assert all(p["held"] for p in section["probes"])
+    assert (section["held_stage_index"], section["broke_stage_index"]) == (2, None)
+    assert section["need"] == 8
+    levels = read_summary(results).levels
+    assert [lv.users for lv in levels] == [4, 4, 4]  # --max-concurrency serves every probe
+    assert all(lv.steady and lv.requests >= MIN_REQUESTS for lv in levels)
