@@ -22,6 +22,7 @@ th { background: #f2f2f2; }
 figure.chart { margin: 0; width: 640px; }
 figure.chart svg { width: 100%; height: auto; }
 caption { text-align: left; font-weight: bold; padding-bottom: 4px; }
+section.capacity pre { font-size: 13px; background: #f7f7f7; padding: 8px; }
 """
 
 
@@ -38,16 +39,29 @@ def chart_html(title: str, svg: str) -> str:
     return f'<figure class="chart" title="{html.escape(title)}">{svg}</figure>'
 
 
+def answer_html(label: str, text: str) -> str:
+    """One `loadgen capacity` answer, as the command printed it."""
+    head = f"<h3>{html.escape(label)}</h3>"
+    return f'<section class="capacity">{head}<pre>{html.escape(text)}</pre></section>'
+
+
 def render_page(
-    title: str, tables: Sequence[Table], charts: Sequence[tuple[str, str]], notes: Sequence[str]
+    title: str,
+    tables: Sequence[Table],
+    charts: Sequence[tuple[str, str]],
+    notes: Sequence[str],
+    answers: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """`charts` are (title, inline svg) pairs; `notes` are short lines shown under the title."""
+    """`charts` are (title, inline svg) pairs; `notes` are short lines shown under the title;
+    `answers` are (run label, text) of each capacity search, shown first."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         *(f"<p>{html.escape(n)}</p>" for n in notes),
+        *(["<h2>Capacity</h2>"] if answers else []),
+        *(answer_html(label, text) for label, text in answers),
         "<h2>Per-level results</h2>",
         *(table_html(t) for t in tables),
         "<h2>Charts</h2>",

@@ -1,6 +1,7 @@
 """The report's four charts as matplotlib figures (Agg, no pyplot state), one line per run.
 
-Throughput vs users, TTFT p50/p95 vs users, peak VRAM vs users, TTFT over time. Rendered to
+Throughput vs users, TTFT p50/p95 vs users, peak VRAM vs users, TTFT over time, and for a
+`loadgen capacity` run its search (report/capacity_plot.py). Rendered to
 PNG bytes for files and to SVG text (glyphs as paths, no fonts) for the self-contained HTML.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -16,6 +18,7 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from loadgen.report.capacity_plot import draw_search
 from loadgen.report.runs import RunData
 from loadgen.summary import LevelSummary
 
@@ -34,24 +37,33 @@ class Chart:
 
 
 def build_charts(runs: Sequence[RunData]) -> list[Chart]:
-    """The four charts, in the order the report shows them."""
+    """The four charts, in the order the report shows them, then each capacity search's."""
     specs: list[tuple[str, str, Callable[[Axes, Sequence[RunData]], None]]] = [
         ("throughput_vs_users", "Aggregate output throughput vs users", _throughput),
         ("ttft_vs_users", "TTFT p50 / p95 vs users", _ttft_levels),
         ("vram_vs_users", "Peak VRAM vs users", _vram),
         ("ttft_over_time", "TTFT over time", _ttft_time),
     ]
-    charts = []
-    for name, title, draw in specs:
-        fig = Figure(figsize=FIG_SIZE_IN, layout="constrained")
-        ax = fig.add_subplot()
-        draw(ax, runs)
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
-        charts.append(Chart(name, title, fig))
+    charts = [_chart(name, title, draw, runs) for name, title, draw in specs]
+    searches = [(run, run.capacity) for run in runs if run.capacity is not None]
+    for i, (run, report) in enumerate(searches):  # `loadgen capacity`: its search
+        name = "capacity_search" if len(searches) == 1 else f"capacity_search_{i + 1}"
+        charts.append(
+            _chart(name, f"Capacity search: {run.label}", draw_search, report, run.levels)
+        )
     return charts
+
+
+def _chart(name: str, title: str, draw: Callable[..., None], *data: Any) -> Chart:
+    """One chart: `draw(ax, *data)` on a fresh figure, titled, with a grid and its legend."""
+    fig = Figure(figsize=FIG_SIZE_IN, layout="constrained")
+    ax = fig.add_subplot()
+    draw(ax, *data)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return Chart(name, title, fig)
 
 
 def png_bytes(chart: Chart) -> bytes:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from loadgen.capacity import CapacityReport
 from loadgen.errors import LoadgenError
 from loadgen.levels import ResourceSeries
 from loadgen.records import RequestRecord
@@ -41,6 +42,7 @@ class RunData:
     engine: str = ""
     model: str = ""
     first_send_unix_ns: int | None = None  # the zero of `ttft_points`
+    capacity: CapacityReport | None = None  # `loadgen capacity`: its search (summary.json)
 
 
 def load_run(path: str | Path) -> RunData:
@@ -64,6 +66,7 @@ def load_run(path: str | Path) -> RunData:
         engine=_known(meta.engine),
         model=_known(meta.model),
         first_send_unix_ns=min((r.wall_send_unix_ns for r in records), default=None),
+        capacity=None if summary.capacity is None else CapacityReport.from_dict(summary.capacity),
     )
 
 

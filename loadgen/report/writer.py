@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadgen.capacity_table import format_capacity
 from loadgen.errors import LoadgenError
 from loadgen.report.html import render_page
 from loadgen.report.plots import build_charts, png_bytes, svg_text
@@ -48,12 +49,20 @@ def write_report(runs: Sequence[RunData], out_dir: str | Path, title: str) -> Re
         path = out / f"{chart.name}.png"
         _write(path, png_bytes(chart))
         pngs.append(path)
-    page = render_page(
-        title, report_tables(runs), [(c.title, svg_text(c)) for c in charts], _notes(runs)
-    )
+    svgs = [(c.title, svg_text(c)) for c in charts]
+    page = render_page(title, report_tables(runs), svgs, _notes(runs), capacity_answers(runs))
     html_path = out / HTML_FILE
     _write(html_path, page.encode("utf-8"))
     return ReportFiles(html_path, tuple(pngs))
+
+
+def capacity_answers(runs: Sequence[RunData]) -> list[tuple[str, str]]:
+    """(label, the answer as `loadgen capacity` printed it) of each capacity run."""
+    return [
+        (run.label, format_capacity(run.capacity, run.levels))
+        for run in runs
+        if run.capacity is not None
+    ]
 
 
 def _notes(runs: Sequence[RunData]) -> list[str]:
