@@ -21,6 +21,7 @@ Mode = Literal["users", "rate"]
 GROWTH = 2.0  # each upward probe doubles the load
 RATE_FLOOR = 1 / 32  # open loop: a first rate that breaks is halved down to start/32 at most
 STEADY = "steady"  # the breach of a probe that never settled
+PROBE_EVENT = "capacity_probe"  # the llm_event kind of each judged probe (an annotation)
 _HOLDS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,

@@ -10,11 +10,13 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.models import dashboard as dash_m
 
+from loadgen.capacity import PROBE_EVENT
 from loadgen.dashboards import panels as p
-from loadgen.dashboards.influxql import RUN_VAR, field, select, tag_values
-from loadgen.schema import LLM_STAGE
+from loadgen.dashboards.influxql import RUN_VAR, field, select, tag, tag_values
+from loadgen.schema import LLM_EVENT, LLM_STAGE
 
 SCALING_UID = "loadgen-scaling"
+PROBES_ANNOTATION = "Capacity probes"  # `loadgen capacity`: each judged probe
 COMPARISON_UID = "loadgen-comparison"
 BASELINE_VAR = "baseline"
 _ST = LLM_STAGE
@@ -69,13 +71,37 @@ def _board(title: str, uid: str, include_baseline: bool) -> dash_b.Dashboard:
     return board
 
 
+def probe_annotation() -> dash_b.AnnotationQuery:
+    return (
+        dash_b.AnnotationQuery()
+        .name(PROBES_ANNOTATION)
+        .datasource(p.DATASOURCE)
+        .enable(True)
+        .icon_color("rgba(138, 43, 226, 1)")
+    )
+
+
+def probe_query() -> str:
+    """The `capacity_probe` events of the selected runs: a probe's load and verdict as text."""
+    is_probe = f"{tag(LLM_EVENT, 'kind')} = '{PROBE_EVENT}'"
+    return select(LLM_EVENT, [field(LLM_EVENT, "text"), '"kind"'], is_probe, narrow=False)
+
+
 def build_scaling() -> dash_b.Dashboard:
     board = _board("loadgen: scaling curves", SCALING_UID, include_baseline=False)
+    board = board.annotation(probe_annotation())
     for title, names, unit in CURVES:
         board = board.with_panel(p.xy_panel(title, stage_query(names), "users", unit))
     units = {"vram_peak_bytes": "decbytes", "error_rate": "percentunit", "req_s": "reqps"}
     per_level = p.table_panel("Per level", [stage_query(TABLE_FIELDS)], units)
-    return board.with_panel(per_level)
+    # Over time, where the probes' annotations show: each level's users and TTFT p95.
+    levels = stage_query(("ttft_p95_ms",))
+    over_time = p.right_axis(
+        p.time_panel("Levels over time (capacity probes annotated)", [levels], "none", span=24),
+        "ttft_p95_ms",
+        "ms",
+    )
+    return board.with_panel(per_level).with_panel(over_time)
 
 
 def comparison_query(run_var: str, prefix: str) -> str:

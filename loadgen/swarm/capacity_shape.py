@@ -16,7 +16,7 @@ from typing import Any
 
 from locust import LoadTestShape
 
-from loadgen.capacity import Probe, SearchSpec, next_load, verdict
+from loadgen.capacity import PROBE_EVENT, Probe, SearchSpec, next_load, verdict
 from loadgen.flags import AUTO
 from loadgen.run.plan import LevelRamp, StepPlan
 from loadgen.slo import Slo, parse_slos
@@ -145,7 +145,7 @@ def _announce(probe: Probe, mode: str) -> None:
     unit = "users" if mode == "users" else "req/s"
     status = "held" if probe.held else "broke " + "; ".join(b.describe() for b in probe.breaches)
     text = f"probe {probe.stage_index}: {probe.load:g} {unit} {status}"
-    events.llm_event.fire(kind="capacity_probe", text=text, wall_unix_ns=time.time_ns())
+    events.llm_event.fire(kind=PROBE_EVENT, text=text, wall_unix_ns=time.time_ns())
 
 
 class CapacityShape(LoadTestShape):  # type: ignore[misc]  # locust is untyped to mypy

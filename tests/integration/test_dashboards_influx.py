@@ -2,6 +2,7 @@
 
 The run: the simulator (with injected HTTP 500s, so errors exist) and
 `loadgen swarm --sidecar --influx-url`, whose sidecar samples the simulator; both write live.
+A short `loadgen capacity --influx-url` run feeds the capacity probes' annotation.
 Grafana's macros are replaced by concrete values the way Grafana would ($timeFilter,
 $__interval, $run_id, All = .*).
 """
@@ -15,7 +16,11 @@ from typing import Any
 
 import pytest
 
+from loadgen.capacity import PROBE_EVENT
 from loadgen.dashboards.build import BUILDERS, DASHBOARD_DIR
+from loadgen.dashboards.scaling import PROBES_ANNOTATION
+from loadgen.results import read_summary
+from tests.fixtures.capacity import run_short_search
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import free_port, loadgen_cmd, running
 from tests.fixtures.swarm import run_swarm
@@ -36,24 +41,37 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
     swarm_args += ["--interval", "1s", "--max-error-rate", "1", *influx]  # errors on purpose
     with running(sim, ready_url=f"{url}/sim/gpu", log=tmp / "sim.log") as sim_proc:
         sidecar = ["--sidecar", "--sidecar-pid", str(sim_proc.pid), "--sidecar-interval", "0.5s"]
-        run = run_swarm(tmp / "run", *swarm_args, *sidecar)
+        run = run_swarm(tmp / "swarm", *swarm_args, *sidecar)
     assert run.returncode == 0, run.stderr[-2000:]
     run_id = run.summary().run_id
     samples = [json.loads(t) for t in (run.results / "sidecar.jsonl").read_text().splitlines()]
     assert any(s["kind"] == "gpu" and s["run_id"] == run_id for s in samples)
-    return {"server": server, "db": db, "run_id": run_id, "start_ns": run.meta()["start_unix_ns"]}
+    search = run_short_search(tmp, *influx)
+    assert search.returncode == 0, search.stderr[-2000:]
+    capacity = read_summary(tmp / "run").capacity
+    assert capacity is not None
+    return {
+        "server": server,
+        "db": db,
+        "run_id": run_id,
+        "start_ns": run.meta()["start_unix_ns"],
+        "capacity_run_id": read_summary(tmp / "run").run_id,
+        "probes": capacity["probes"],
+    }
 
 
 def substitute(query: str, filled: dict[str, Any]) -> str:
-    """Grafana's macros and variables as Grafana would expand them for this run."""
+    """Grafana's macros and variables as Grafana would expand them for this run (the capacity
+    run for the capacity probes' annotation: the swarm's run has no probes)."""
+    run_id = filled["capacity_run_id"] if PROBE_EVENT in query else filled["run_id"]
     start_ms = filled["start_ns"] // 10**6 - 120_000
     end_ms = int(time.time() * 1000) + 120_000
     values = {
         "$timeFilter": f"time >= {start_ms}ms and time <= {end_ms}ms",
         "$__interval_ms": "1000",
         "$__interval": "1s",
-        "$run_id": filled["run_id"],
-        "$baseline": filled["run_id"],
+        "$run_id": run_id,
+        "$baseline": run_id,
         "$engine": ".*",
         "$model": ".*",
         "$worker": ".*",
@@ -115,3 +133,21 @@ def test_vram_curve_has_the_sidecars_peak_per_level(filled: dict[str, Any]) -> N
     rows = server.rows(filled["db"], substitute(panel["targets"][0]["query"], filled))
     assert sorted(row["users"] for row in rows) == [1, 3]
     assert all(row["vram_peak_bytes"] > 0 for row in rows)
+
+
+def test_probe_annotation_shows_each_probe_of_a_capacity_run(filled: dict[str, Any]) -> None:
+    server: Influxd = filled["server"]
+    board = json.loads((DASHBOARD_DIR / "scaling-curves.json").read_text())
+    (annotation,) = [a for a in board["annotations"]["list"] if a["name"] == PROBES_ANNOTATION]
+    rows = server.rows(filled["db"], substitute(annotation["query"], filled))
+    probes = filled["probes"]
+    assert [row["kind"] for row in rows] == [PROBE_EVENT] * len(probes) == [PROBE_EVENT] * 3
+    for row, probe in zip(rows, probes, strict=True):  # in the order they ran
+        verdict = "held" if probe["held"] else "broke ttft_p95_ms<=100: ttft_p95_ms = "
+        assert row["text"].startswith(
+            f"probe {probe['stage_index']}: {probe['load']:g} users {verdict}"
+        )
+    capacity = server.rows(filled["db"], 'SELECT * FROM "llm_capacity"')
+    assert [(row["run_id"], row["capacity"], row["probes"]) for row in capacity] == [
+        (filled["capacity_run_id"], 4, 3)
+    ]
