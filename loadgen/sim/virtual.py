@@ -6,6 +6,7 @@ so the real-time server (and its benches) can be compared with the model it runs
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -152,6 +153,19 @@ def _run(
             tie += 1
             heapq.heappush(pending, (now + overhead_ns, tie, now))
     return tally, engine.preemptions_total
+
+
+def time_scaled(profile: Profile, scale: float) -> Profile:
+    """The profile as `loadgen sim --time-scale S` runs it: every duration S times as long, so
+    at N users each latency is S times the profile's and the capacity for an objective scaled
+    by S is the same number of users (the windows scaled alike)."""
+    return dataclasses.replace(
+        profile,
+        step_base_ms=profile.step_base_ms * scale,
+        step_per_seq_ms=profile.step_per_seq_ms * scale,
+        prefill_per_token_ms=profile.prefill_per_token_ms * scale,
+        request_overhead_ms=profile.request_overhead_ms * scale,
+    )
 
 
 def true_capacity(

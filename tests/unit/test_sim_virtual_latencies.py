@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from loadgen.sim.profiles import Profile, load_profile
-from loadgen.sim.virtual import closed_loop, closed_loop_latencies, true_capacity
+from loadgen.sim.virtual import (
+    LoopLatencies,
+    closed_loop,
+    closed_loop_latencies,
+    time_scaled,
+    true_capacity,
+)
 
 SLOTS = Profile(
     name="slots4", scheduler="fifo", max_running=4, step_base_ms=20.0, step_per_seq_ms=2.0
@@ -35,3 +45,19 @@ def test_true_capacity_is_the_slot_limit_and_the_last_user_that_holds() -> None:
     assert true_capacity(SLOTS, fast_first_token, 16, 16, max_users=64, duration_s=20) == 4
     assert true_capacity(SLOTS, fast_first_token, 16, 16, max_users=3, duration_s=20) == 3
     assert true_capacity(SLOTS, lambda run: False, 16, 16, max_users=8, duration_s=20) == 0
+
+
+def test_a_time_scaled_profile_has_scaled_latencies_and_the_same_capacity() -> None:
+    profile = load_profile("ollama-4090-llama8b")
+    quarter = time_scaled(profile, 0.25)
+    plain = closed_loop_latencies(profile, 8, 128, 32, duration_s=40, warmup_s=20, ramp_s=10)
+    fast = closed_loop_latencies(quarter, 8, 128, 32, duration_s=10, warmup_s=5, ramp_s=2.5)
+    assert fast.requests == plain.requests
+    assert fast.ttft_p95_ms == pytest.approx((plain.ttft_p95_ms or 0) / 4, rel=1e-3)
+    assert fast.itl_p50_ms == pytest.approx((plain.itl_p50_ms or 0) / 4, rel=1e-3)
+
+    def within(limit_ms: float) -> Callable[[LoopLatencies], bool]:
+        return lambda run: run.itl_p99_ms is not None and run.itl_p99_ms <= limit_ms
+
+    assert true_capacity(quarter, within(25), 128, 256, 96, 60) == 13
+    assert true_capacity(profile, within(100), 128, 256, 96, 240) == 13
