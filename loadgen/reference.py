@@ -43,17 +43,14 @@ REFERENCE: dict[str, Reference] = {
 MAIN_PROFILE = "vllm-4090-llama8b"
 
 # The workload the profiles are calibrated on (docs/simulator.md): 128 prompt tokens, exactly
-# 256 output tokens. Without --ignore-eos answers end early and every cell drifts.
+# 256 output tokens. Without --ignore-eos answers end early and every cell drifts. Levels are
+# automatic (--step-time auto): the Ollama-like profile's requests last about 80 s at 50 users.
 SWARM_ARGS: tuple[str, ...] = (
     "--users",
     ",".join(str(u) for u in USERS),
     "--output-tokens",
     "256",
     "--ignore-eos",
-    "--step-time",
-    "60s",
-    "--warmup",
-    "10s",
     "--sidecar",
 )
 
