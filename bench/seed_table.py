@@ -1,5 +1,5 @@
 """Run the README's main command against both calibrated profiles and print ours beside the
-reference table (RTX 4090, Llama 3.1 8B), cell by cell: tok/s at 1/10/50 users, TTFT p50 at 1
+reference table (RTX 4090, Llama 3.1 8B), cell by cell: tok/s at 1/10/50 users, TTFT mean at 1
 and 50 users, VRAM idle and peak, each with its ratio and PASS/FAIL (within ±15 %).
 
 The command and the figures come from loadgen/reference.py, the one place the README's command

@@ -73,6 +73,7 @@ LLM_STAGE = Measurement(
         **_kinds("float", "ttfo_p50_ms", "itl_p50_ms", "itl_p99_ms", "tpot_p50_ms"),
         **_kinds("float", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms", "queue_p50_ms"),
         **_kinds("float", "prefill_p50_ms", "decode_p50_ms", "network_client_p50_ms"),
+        "ttft_mean_ms": "float",
         **_kinds("float", "vram_idle_bytes", "vram_peak_bytes"),
         **_kinds("float", "engine_rss_idle_bytes", "engine_rss_peak_bytes"),
         "ramp_s": "float",

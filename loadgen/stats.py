@@ -96,3 +96,8 @@ class LevelSamples:
     def percentile(self, metric: str, pct: float) -> float | None:
         """Exact percentile of one SAMPLE_METRICS name."""
         return percentile(self.values[metric], pct)
+
+    def mean(self, metric: str) -> float | None:
+        """The mean of one SAMPLE_METRICS name; None if empty."""
+        values = self.values[metric]
+        return sum(values) / len(values) if len(values) else None
