@@ -210,7 +210,8 @@ def metrics(args: argparse.Namespace) -> int:
     print(
         f"metrics: {len(recs)} requests ({len(recs) - len(ok)} failed); "
         f"Σ n_out {sum_out} vs server tokens_predicted_total delta {server_out:.0f} "
-        f"(diff {server_out - sum_out:+.0f}: tokens of requests cut off at the run's stop)"
+        f"(diff {server_out - sum_out:+.0f}: loadgen's preflight, a 1-token model check and one"
+        " request of the run's size, and tokens the server made for requests cut off at the stop)"
     )
     if tpots and server_out:
         print(

@@ -40,13 +40,22 @@ fetch_sdist() {
   [ -d "$SRC" ] || tar xzf "$SRC.tar.gz" -C "$CACHE"
 }
 
+# Portable x86-64 (AVX2, FMA, F16C), not -march=native: a native build on a CPU that lists AMX
+# compiles ggml's AMX kernels, and a VM whose CPU lists AMX without granting its tile state
+# kills llama-server with SIGILL at its first tile instruction (the model's warmup decode).
+# The instruction sets are named: a build directory configured natively caches them as OFF.
+BUILD_FLAGS="-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=OFF \
+-DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+
 build_server() {  # llama.cpp's own server from the sdist's vendored sources
-  [ -x "$SERVER_BIN" ] && return 0
+  local stamp="$CACHE/build-server/loadgen-build-flags"  # rebuilt when the flags change
+  [ -x "$SERVER_BIN" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$BUILD_FLAGS" ] && return 0
   log "building llama-server (about 9 minutes on 2 cores)"
-  cmake -S "$SRC/vendor/llama.cpp" -B "$CACHE/build-server" -DCMAKE_BUILD_TYPE=Release \
-    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF \
-    -DLLAMA_BUILD_EXAMPLES=OFF >"$CACHE/build-server.log" 2>&1
+  # shellcheck disable=SC2086  # the flags are words
+  cmake -S "$SRC/vendor/llama.cpp" -B "$CACHE/build-server" $BUILD_FLAGS >"$CACHE/build-server.log" 2>&1
   cmake --build "$CACHE/build-server" --target llama-server -j"$(nproc)" >>"$CACHE/build-server.log" 2>&1
+  echo "$BUILD_FLAGS" >"$stamp"
 }
 
 build_python_server() {  # the wheel, then a venv holding it with its [server] extras
@@ -108,6 +117,7 @@ start_engine() {  # $1 engine, $2 port, $3 log; sets ENGINE_PID
 
 measure() {  # $1 engine, $2 url, $3 dir; returns non-zero if a check failed
   local engine=$1 url=$2 dir=$3 rc=0
+  local run="$dir/swarm"  # a run's results directory holds that run only
   log "$engine: probe, one request at a time, then 4 at once"
   $PY bench/llamacpp_checks.py probe "$url" --requests 3 --max-tokens "$OUTPUT_TOKENS" \
     >"$dir/probe.txt" || rc=1
@@ -119,13 +129,14 @@ measure() {  # $1 engine, $2 url, $3 dir; returns non-zero if a check failed
   $PY -m loadgen swarm --host "$url" --api openai --model gemma-3-270m \
     --engine "llama.cpp-$engine" --users "$USERS" --step-time "$STEP_TIME" --warmup "$WARMUP" \
     --output-tokens "$OUTPUT_TOKENS" --input-tokens "$INPUT_TOKENS" --progress off \
-    --results "$dir" >"$dir/table.txt" 2>&1 || rc=1
+    --results "$run" >"$dir/table.txt" 2>&1 || rc=1
   cat "$dir/table.txt"
+  [ -f "$run/requests.jsonl" ] || return 1
   if [ -f "$dir/metrics-before.prom" ] && curl -sf "$url/metrics" >"$dir/metrics-after.prom"; then
-    $PY bench/llamacpp_checks.py metrics "$dir" "$dir/metrics-before.prom" \
+    $PY bench/llamacpp_checks.py metrics "$run" "$dir/metrics-before.prom" \
       "$dir/metrics-after.prom" | tee "$dir/metrics-check.txt" || rc=1
   fi
-  $PY bench/llamacpp_checks.py records "$dir" | tee "$dir/records-check.txt" || rc=1
+  $PY bench/llamacpp_checks.py records "$run" | tee "$dir/records-check.txt" || rc=1
   return $rc
 }
 
@@ -156,5 +167,5 @@ failed=""
 for engine in $ENGINES; do
   run_engine "$engine" || failed="$failed $engine"
 done
-log "done: $RESULTS (compare: $PY -m loadgen compare $RESULTS/server-np1 $RESULTS/server-np4)"
+log "done: $RESULTS (compare: $PY -m loadgen compare $RESULTS/server-np1/swarm $RESULTS/server-np4/swarm)"
 [ -z "$failed" ] || { log "checks failed for:$failed"; exit 1; }
