@@ -87,7 +87,7 @@ def test_open_loop_capacity_answers_need(tmp_path: Path) -> None:
     so the capacity is --max-rate, not converged, and --need at or below it exits 0."""
     results = tmp_path / "run"
     argv = loadgen_cmd(
-        *("capacity", "--sim", "fast", "--slo", "ttft_p95_ms<=1000", "--rate", "2"),
+        *("capacity", "--sim", "fast", "--slo", "ttft_p95_ms<=1000", "--rate", "4"),
         *("--max-rate", "8", "--max-concurrency", "4", "--need", "8", *AUTO_PROBES),
         *("--input-tokens", "16", "--output-tokens", "16", "--progress", "off"),
         *("--results", str(results)),
@@ -101,10 +101,10 @@ def test_open_loop_capacity_answers_need(tmp_path: Path) -> None:
     section = read_summary(results).capacity
     assert section is not None
     assert (section["mode"], section["capacity"], section["converged"]) == ("rate", 8, False)
-    assert [p["load"] for p in section["probes"]] == [2, 4, 8]  # doubling up to --max-rate
+    assert [p["load"] for p in section["probes"]] == [4, 8]  # doubling up to --max-rate
     assert all(p["held"] for p in section["probes"])
-    assert (section["held_stage_index"], section["broke_stage_index"]) == (2, None)
+    assert (section["held_stage_index"], section["broke_stage_index"]) == (1, None)
     assert section["need"] == 8
     levels = read_summary(results).levels
-    assert [lv.users for lv in levels] == [4, 4, 4]  # --max-concurrency serves every probe
+    assert [lv.users for lv in levels] == [4, 4]  # --max-concurrency serves every probe
     assert all(lv.steady and lv.requests >= MIN_REQUESTS for lv in levels)
