@@ -29,7 +29,7 @@ step_per_seq_ms = 2.0
 """
 TOKENS = 16  # prompt and answer (ignore_eos): a request of ~0.45 s
 TTFT_P95_MS = 100.0  # a queued request waits a whole request (>= 200 ms), a running one 20-60
-MIN_REQUESTS = 20
+MIN_REQUESTS = 12
 # Each probe is an auto level: until its steady window holds MIN_REQUESTS and 3 median E2Es
 # (about 3-5 s here, judged over 0.5 s intervals), 20 s at most.
 AUTO_PROBES = ("--min-requests", str(MIN_REQUESTS), "--max-step-time", "20s", "--interval", "0.5s")
