@@ -17,17 +17,9 @@ import pytest
 from loadgen.results import read_summary
 from loadgen.sim.profiles import load_profile
 from loadgen.sim.virtual import LoopLatencies, true_capacity
+from tests.fixtures.capacity import SLOTS_PROFILE, TOKENS
 from tests.fixtures.net import loadgen_cmd
 
-SLOTS_PROFILE = """\
-engine = "sim"
-scheduler = "fifo"
-model = "slots4"
-max_running = 4
-step_base_ms = 20.0
-step_per_seq_ms = 2.0
-"""
-TOKENS = 16  # prompt and answer (ignore_eos): a request of ~0.45 s
 TTFT_P95_MS = 100.0  # a queued request waits a whole request (>= 200 ms), a running one 20-60
 MIN_REQUESTS = 12
 # Each probe is an auto level: until its steady window holds MIN_REQUESTS and 3 median E2Es
