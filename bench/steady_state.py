@@ -36,6 +36,7 @@ from loadgen.results import read_summary
 from loadgen.sim.child import sim_child
 from loadgen.sim.profiles import load_profile
 from loadgen.sim.virtual import closed_loop
+from loadgen.stats import nearest_rank
 from loadgen.summary import LevelSummary
 
 PROMPT_TOKENS, OUTPUT_TOKENS = 128, 256
@@ -106,12 +107,6 @@ def _end_unix_ns(row: dict[str, Any]) -> int:
     return int(row["wall_arrival_unix_ns"]) + int(row["end_mono_ns"]) - int(row["arrival_mono_ns"])
 
 
-def _rank(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of a sorted, non-empty list."""
-    index = max(0, min(len(ordered) - 1, -(-len(ordered) * q // 100) - 1))
-    return ordered[int(index)]
-
-
 def window_ttft_ms(rows: list[dict[str, Any]], start_ns: int, end_ns: int) -> list[float]:
     """Truth TTFT (arrival to first token, ms) of the successful requests that ended in the
     window, sorted."""
@@ -139,12 +134,14 @@ def check_level(
     if not ttft:
         raise SystemExit(f"no truth row ended in level {level.index}'s window")
     virtual = closed_loop(load_profile(profile), level.users, PROMPT_TOKENS, OUTPUT_TOKENS, 300.0)
+    p50, p95 = nearest_rank(ttft, 50), nearest_rank(ttft, 95)
+    assert p50 is not None and p95 is not None  # ttft is not empty
     return SteadyCheck(
         users=level.users,
         window_s=level.window_s,
         truth_requests=len(ttft),
-        ttft_p50_ms=_rank(ttft, 50),
-        ttft_p95_ms=_rank(ttft, 95),
+        ttft_p50_ms=p50,
+        ttft_p95_ms=p95,
         tok_s=level.output_tok_s,
         virtual_tok_s=virtual.output_tok_s / time_scale,
         virtual_ttft_ms=virtual.ttft_mean_ms * time_scale,

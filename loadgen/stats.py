@@ -6,6 +6,7 @@ so a level's percentile over every worker is exact, never an average of percenti
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,14 @@ def percentile(values: Sequence[float] | array[float], pct: float) -> float | No
     if len(values) == 0:
         return None
     return float(np.percentile(np.asarray(values, dtype=np.float64), pct))
+
+
+def nearest_rank(ordered: Sequence[float], pct: float) -> float | None:
+    """The nearest-rank `pct` percentile (0..100) of a sorted sequence: a value it holds, as a
+    server's own percentiles are; None if empty."""
+    if len(ordered) == 0:
+        return None
+    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
 
 
 def _empty_values() -> dict[str, array[float]]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loadgen.sim.engine import Sequence, make_engine
 from loadgen.sim.profiles import Profile
+from loadgen.stats import nearest_rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +102,8 @@ def closed_loop_latencies(
 
 
 def _rank_ms(ordered: list[int], q: float) -> float | None:
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1] / 1e6
+    value = nearest_rank(ordered, q)
+    return None if value is None else value / 1e6
 
 
 def _run(

@@ -9,7 +9,7 @@ import pytest
 
 from loadgen.levels import Level, samples_in_window
 from loadgen.records import RequestRecord
-from loadgen.stats import LevelSamples, percentile
+from loadgen.stats import LevelSamples, nearest_rank, percentile
 from tests.unit.test_timing import MS, record
 
 
@@ -89,3 +89,10 @@ def test_samples_of_every_workers_records_are_exact() -> None:
     expected = float(np.percentile([float(i + 1) for i in range(40)], 99))
     assert merged.percentile("ttft_ms", 99) == pytest.approx(expected)
     assert averaged != pytest.approx(expected)
+
+
+def test_nearest_rank_returns_a_value_the_data_holds() -> None:
+    assert nearest_rank([], 50) is None
+    assert nearest_rank([10.0, 20.0, 30.0, 40.0], 50) == 20.0  # rank ceil(0.5 * 4) = 2
+    assert nearest_rank([10.0, 20.0, 30.0, 40.0], 95) == 40.0
+    assert nearest_rank([7.0], 1) == 7.0
