@@ -63,6 +63,9 @@ class Profile:
     step_per_seq_ms: float = 0.0
     prefill_per_token_ms: float = 0.0
     request_overhead_ms: float = 0.0  # API server + tokenizer time before the request is queued
+    # > 0: every stream gets its own token clock at this rate (sim/paced.py) instead of the step
+    # model's shared steps; the step costs are then unused.
+    stream_tok_s: float = 0.0
     eos_min_tokens: int = 32  # without ignore_eos, a seeded natural length in this range
     eos_max_tokens: int = 256
     max_model_len: int = 8192
@@ -154,5 +157,7 @@ def _check_values(p: Profile, where: str) -> None:
         raise LoadgenError(f"{where}: max_running must be >= 1")
     if p.eos_min_tokens < 1 or p.eos_max_tokens < p.eos_min_tokens:
         raise LoadgenError(f"{where}: need 1 <= eos_min_tokens <= eos_max_tokens")
+    if p.stream_tok_s and p.kv_blocks:
+        raise LoadgenError(f"{where}: stream_tok_s (per-stream pacing) needs kv_blocks = 0")
     if p.kv_blocks and p.kv_blocks * KV_BLOCK_TOKENS < p.max_model_len:
         raise LoadgenError(f"{where}: kv_blocks must hold max_model_len tokens (16 per block)")

@@ -10,6 +10,7 @@ from loadgen.sim.engine import Engine, make_engine
 from loadgen.sim.faults import FaultPlan, FaultSpec
 from loadgen.sim.gpu import GpuMeter
 from loadgen.sim.metrics import MetricsBook
+from loadgen.sim.paced import PacedScheduler
 from loadgen.sim.profiles import Profile
 from loadgen.sim.scheduler import Scheduler
 from loadgen.sim.truth import TruthWriter
@@ -21,7 +22,7 @@ class SimState:
 
     profile: Profile
     engine: Engine
-    scheduler: Scheduler
+    scheduler: Scheduler | PacedScheduler
     faults: FaultPlan
     truth: TruthWriter
     meter: GpuMeter
@@ -56,10 +57,13 @@ def new_state(
 ) -> SimState:
     """Build the state; call from inside the event loop (the scheduler owns an asyncio.Event)."""
     engine = make_engine(profile)
+    scheduler: Scheduler | PacedScheduler = Scheduler(engine, time_scale)
+    if profile.stream_tok_s > 0:
+        scheduler = PacedScheduler(engine, profile.stream_tok_s, time_scale)
     return SimState(
         profile=profile,
         engine=engine,
-        scheduler=Scheduler(engine, time_scale),
+        scheduler=scheduler,
         faults=FaultPlan(faults, seed),
         truth=truth,
         meter=GpuMeter(profile),

@@ -11,14 +11,25 @@ from hypothesis import strategies as st
 
 from loadgen.cli.replay import BATCH_POINTS
 from loadgen.cli.sidecar import DURATION, INTERVAL, PID
-from loadgen.cli.sim import PORT, SEED, TIME_SCALE
+from loadgen.cli.sim import PORT, SEED, STREAM_TOK_S, TIME_SCALE
 from loadgen.cli.worker import MASTER_PORT, PROCESSES
 from loadgen.errors import LoadgenError
 from loadgen.flags import FLAGS, Flag, parse_duration_s
 from loadgen.slo import parse_slo
 
 NUMERIC = [f for f in FLAGS if f.kind in ("int", "float", "duration")]
-NUMERIC += [PORT, SEED, TIME_SCALE, INTERVAL, DURATION, PID, MASTER_PORT, PROCESSES, BATCH_POINTS]
+NUMERIC += [
+    PORT,
+    SEED,
+    TIME_SCALE,
+    STREAM_TOK_S,
+    INTERVAL,
+    DURATION,
+    PID,
+    MASTER_PORT,
+    PROCESSES,
+    BATCH_POINTS,
+]
 TEXT = st.one_of(
     st.text(max_size=12),
     st.floats().map(repr),

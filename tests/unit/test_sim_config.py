@@ -19,6 +19,9 @@ def test_builtin_profiles_load() -> None:
     assert ollama.scheduler == "fifo" and ollama.max_queue == 512
     fast = load_profile("fast")
     assert fast.step_base_ms == fast.step_per_seq_ms == fast.request_overhead_ms == 0
+    paced = load_profile("paced")
+    assert paced.stream_tok_s == 71.0 and paced.kv_blocks == 0 and paced.max_queue == 0
+    assert paced.request_overhead_ms == 0 and paced.max_running >= 100_000
 
 
 @pytest.mark.parametrize(
@@ -32,6 +35,8 @@ def test_builtin_profiles_load() -> None:
         ({"gpu": 3}, "[gpu] must be a table"),
         ({"eos_min_tokens": 10, "eos_max_tokens": 5}, "eos_min_tokens"),
         ({"kv_blocks": 10, "max_model_len": 4096}, "kv_blocks must hold"),
+        ({"stream_tok_s": 20, "kv_blocks": 1024}, "stream_tok_s (per-stream pacing) needs"),
+        ({"stream_tok_s": -1.0}, "stream_tok_s must be >= 0"),
     ],
 )
 def test_profile_errors(data: dict[str, object], message: str) -> None:
