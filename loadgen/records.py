@@ -67,6 +67,8 @@ class RequestRecord:
     n_in_source: TokenSource = "none"
     n_out: int = 0
     n_out_source: TokenSource = "none"
+    # Token-bearing frames the parser counted, beside the server's n_out (None: not counted)
+    token_frames: int | None = None
     ok: bool = True
     error_type: ErrorType | None = None
     error_detail: str | None = None  # short reason for humans; never used as a tag
@@ -87,6 +89,8 @@ class RequestRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["frame_times_ns"] = tuple(kwargs.get("frame_times_ns") or ())
+        if "token_frames" not in kwargs:  # written before the count: one time per frame
+            kwargs["token_frames"] = len(kwargs["frame_times_ns"])
         if kwargs.get("ollama"):
             kwargs["ollama"] = OllamaTimings(**kwargs["ollama"])
         return cls(**kwargs)

@@ -46,7 +46,7 @@ LLM_REQUEST = Measurement(
         **_kinds("float", "retry_after_s", "retry_wait_s"),  # a server's Retry-After, its wait
         # Ollama only: loadgen.timing.OllamaBreakdown
         **_kinds("float", "queue_ms", "load_ms", "prefill_ms", "decode_ms", "network_client_ms"),
-        **_kinds("int", "n_in", "n_out", "n_frames", "http_status", "stage_index"),
+        **_kinds("int", "n_in", "n_out", "token_frames", "http_status", "stage_index"),
         **_kinds("int", "stage_users", "seq", "turn"),
         "ok": "bool",
         **_kinds("str", "n_in_source", "n_out_source", "finish_reason", "error_detail"),
@@ -62,7 +62,10 @@ LLM_INTERVAL = Measurement(
     },
     "per worker, every few seconds, at the end of the interval",
 )
-STAGE_INT_FIELDS: tuple[str, ...] = ("stage_index", "users", "requests", "errors", "output_tokens")
+STAGE_INT_FIELDS: tuple[str, ...] = (
+    *("stage_index", "users", "requests", "errors", "output_tokens"),
+    *("token_checked_requests", "token_mismatch_requests"),
+)
 LLM_STAGE = Measurement(
     "llm_stage",
     RUN_TAGS,
@@ -182,7 +185,7 @@ def _request_counts(r: RequestRecord) -> dict[str, FieldValue | None]:
         "ok": r.ok,
         "n_in": r.n_in,
         "n_out": r.n_out,
-        "n_frames": len(r.frame_times_ns),
+        "token_frames": r.token_frames,
         "http_status": r.http_status,
         "stage_index": r.stage_index,
         "stage_users": r.stage_users,

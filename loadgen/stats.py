@@ -30,6 +30,9 @@ SAMPLE_METRICS: tuple[str, ...] = (
     "network_client_ms",
 )
 
+# N_out sources that are the server's own count (not the client's frame count)
+_SERVER_COUNTS = ("usage", "eval_count")
+
 
 def percentile(values: Sequence[float] | array[float], pct: float) -> float | None:
     """The exact `pct` percentile (0..100, linear interpolation between ranks); None if empty."""
@@ -64,6 +67,8 @@ class LevelSamples:
     output_tokens: int = 0
     input_tokens: int = 0
     n_out_sources: dict[str, int] = field(default_factory=dict)
+    token_checked_requests: int = 0  # successful, with a server count and a frame count
+    token_mismatch_requests: int = 0  # ... whose two counts differ
     values: dict[str, array[float]] = field(default_factory=_empty_values)
 
     @property
@@ -82,6 +87,9 @@ class LevelSamples:
         self.output_tokens += record.n_out
         self.input_tokens += record.n_in or 0
         self.n_out_sources[record.n_out_source] = self.n_out_sources.get(record.n_out_source, 0) + 1
+        if record.token_frames is not None and record.n_out_source in _SERVER_COUNTS:
+            self.token_checked_requests += 1
+            self.token_mismatch_requests += record.token_frames != record.n_out
         self.values["itl_ms"].extend(timing.itl_ms(record))
         self.values["e2e_ms"].append(timing.e2e_ms(record))
         single = {

@@ -62,6 +62,10 @@ class LevelSummary:
     errors_by_type: dict[str, int] = field(default_factory=dict)
     error_samples: dict[str, str] = field(default_factory=dict)  # error type -> one detail
     n_out_sources: dict[str, int] = field(default_factory=dict)  # "usage" -> count, ...
+    # Successful requests with both the server's N_out and the token-bearing frame count, and
+    # those whose two counts differ (engines that batch tokens per frame differ by design)
+    token_checked_requests: int = 0
+    token_mismatch_requests: int = 0
     # From the sidecar (None without one). Idle = before the run's first level started.
     vram_idle_bytes: int | None = None  # VRAM summed over GPUs
     vram_peak_bytes: int | None = None  # max inside this level's steady window
@@ -119,6 +123,8 @@ def summarize_samples(
         errors_by_type=dict(sorted(samples.errors_by_type.items())),
         error_samples=dict(sorted(samples.error_samples.items())),
         n_out_sources=dict(sorted(samples.n_out_sources.items())),
+        token_checked_requests=samples.token_checked_requests,
+        token_mismatch_requests=samples.token_mismatch_requests,
     )
 
 

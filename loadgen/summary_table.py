@@ -1,6 +1,7 @@
 """The per-level table `loadgen swarm` prints: one row per level, right-aligned; the error
 column's header names the error gate (--max-error-rate) when there is one; a `steady` column and
-one line under the table for each level that never settled (loadgen/steady.py)."""
+one line under the table for each level that never settled (loadgen/steady.py), and one for
+each level whose token-bearing frames did not match the server's token counts."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def format_table(summary: RunSummary, max_error_rate: float | None = None) -> st
         ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines + unsteady_lines(summary.levels))
+    return "\n".join(lines + unsteady_lines(summary.levels) + token_count_lines(summary.levels))
 
 
 def _steady_cell(level: LevelSummary) -> str:
@@ -91,4 +92,16 @@ def unsteady_lines(levels: Iterable[LevelSummary]) -> list[str]:
         f"level {lv.stage_index} ({lv.users} users) not steady: {lv.steady_reason}"
         for lv in levels
         if lv.steady is False
+    ]
+
+
+def token_count_lines(levels: Iterable[LevelSummary]) -> list[str]:
+    """One line under the table per level where the server's N_out and the count of
+    token-bearing frames differed (expected from engines that send several tokens a frame)."""
+    return [
+        f"level {lv.stage_index} ({lv.users} users): {lv.token_mismatch_requests} of"
+        f" {lv.token_checked_requests} requests streamed a number of token-bearing frames other"
+        " than the server's output token count (see docs/engine-insight.md)"
+        for lv in levels
+        if lv.token_mismatch_requests
     ]

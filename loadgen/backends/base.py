@@ -50,6 +50,7 @@ class StreamResult:
     error_type: ErrorType | None = None
     error_detail: str | None = None
     ollama: OllamaTimings | None = None
+    token_frames: int = 0  # frames carrying content, reasoning or a tool call
 
 
 class StreamAccumulator(Protocol):

@@ -2,7 +2,8 @@
 
 N_out estimate (when the server reports no count): the number of token-bearing frames. Engines
 stream about one token per frame (vLLM, SGLang, llama.cpp, Ollama, the simulator), and counting
-frames does not depend on any model's tokenizer.
+frames does not depend on any model's tokenizer. The count is kept beside the server's own
+(`token_frames`), so a level can tell how often the two differ (docs/engine-insight.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class StreamState:
 
     def __init__(self) -> None:
         self.frame_times_ns: list[int] = []
+        self.token_frames = 0
         self.t_first_output_ns: int | None = None
         self.text_parts: list[str] = []
         self.finish_reason: str | None = None
@@ -42,6 +44,7 @@ class StreamState:
         if self.ended:
             return
         self.frame_times_ns.append(now_ns)
+        self.token_frames += 1
         if output and self.t_first_output_ns is None:
             self.t_first_output_ns = now_ns
         if text:
@@ -76,6 +79,7 @@ class StreamState:
             error_type=self.error_type,
             error_detail=self.error_detail,
             ollama=ollama,
+            token_frames=self.token_frames,
         )
 
 

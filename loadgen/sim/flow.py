@@ -208,11 +208,26 @@ def retry_after_headers(wait_s: float) -> dict[str, str]:
 
 
 async def _next_tokens(job: Job, limit: int) -> int:
-    """Wait until the engine has produced more than what was sent (up to `limit`)."""
-    while job.seq.tokens_out <= job.sent and job.seq.state != "finished":
+    """Wait until the engine has produced a frame's worth of tokens beyond what was sent (one
+    token, or the profile's tokens_per_frame), up to `limit`."""
+    need = min(job.sent + job.state.profile.tokens_per_frame, limit)
+    while job.seq.tokens_out < need and job.seq.state != "finished":
         await job.wake.wait()
         job.wake.clear()
     return min(job.seq.tokens_out, limit)
+
+
+def _frames(job: Job, upto: int, finish: str | None) -> bytes:
+    """The frames of tokens job.sent..upto: one a token, or tokens_per_frame joined in one."""
+    texts, per = job.texts[job.sent : upto], job.state.profile.tokens_per_frame
+    if per == 1:
+        return job.fmt.tokens(texts, job.sent, finish)
+    groups = [texts[i : i + per] for i in range(0, len(texts), per)]
+    done, out = job.sent, []
+    for n, group in enumerate(groups, start=1):
+        done += len(group)  # the format numbers a frame's usage after its one text
+        out.append(job.fmt.tokens(["".join(group)], done - 1, finish if n == len(groups) else None))
+    return b"".join(out)
 
 
 async def _stream(request: web.Request, job: Job) -> web.StreamResponse:
@@ -227,9 +242,7 @@ async def _stream(request: web.Request, job: Job) -> web.StreamResponse:
     while job.sent < target:
         upto = await _next_tokens(job, fault_at if job.sent < fault_at else target)
         last = upto == target
-        await resp.write(
-            job.fmt.tokens(job.texts[job.sent : upto], job.sent, job.finish if last else None)
-        )
+        await resp.write(_frames(job, upto, job.finish if last else None))
         job.mark_written(upto - job.sent)
         if job.sent == fault_at and job.fault is not None:
             stop = await _mid_stream_fault(request, resp, job, job.fault)

@@ -70,6 +70,7 @@ class Profile:
     eos_max_tokens: int = 256
     max_model_len: int = 8192
     version: str = "0.0.0"  # what /version and /api/version report
+    tokens_per_frame: int = 1  # tokens joined into one streamed frame (1: a frame per token)
     gpu: GpuModel = field(default_factory=GpuModel)
 
 
@@ -155,6 +156,8 @@ def _check_values(p: Profile, where: str) -> None:
             raise LoadgenError(f"{where}: {key} must be >= 0, got {value}")
     if p.max_running < 1:
         raise LoadgenError(f"{where}: max_running must be >= 1")
+    if p.tokens_per_frame < 1:
+        raise LoadgenError(f"{where}: tokens_per_frame must be >= 1")
     if p.eos_min_tokens < 1 or p.eos_max_tokens < p.eos_min_tokens:
         raise LoadgenError(f"{where}: need 1 <= eos_min_tokens <= eos_max_tokens")
     if p.stream_tok_s and p.kv_blocks:

@@ -193,6 +193,7 @@ class Session:
             n_in_source=r.n_in_source,
             n_out=r.n_out,
             n_out_source=r.n_out_source,
+            token_frames=r.token_frames,
             ok=r.ok,
             error_type=r.error_type,
             error_detail=r.error_detail,
