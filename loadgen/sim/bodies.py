@@ -3,7 +3,7 @@
 OpenAI/vLLM: `max_tokens` (or `max_completion_tokens`), `min_tokens`, `ignore_eos`, `seed`,
 `stream`, `stream_options.include_usage` / `continuous_usage_stats`. Ollama: `stream` (default
 true), `options.num_predict` (-1: until EOS), `options.seed`; `ignore_eos` and `min_tokens` are
-accepted at the top level or in `options` as simulator extensions.
+accepted at the top level or in `options` as simulator extensions; `keep_alive` as Ollama reads it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from loadgen.records import Api
 from loadgen.sim.profiles import Profile
+from loadgen.sim.residency import parse_keep_alive
 from loadgen.tokens import count_tokens
 
 Kind = Literal["chat", "completion"]
@@ -38,6 +39,7 @@ class SimRequest:
     seed: int | None
     include_usage: bool = False
     continuous_usage: bool = False
+    keep_alive_s: float | None = None  # Ollama's keep_alive (sim/residency.py)
 
 
 def _obj(body: Any) -> dict[str, Any]:
@@ -157,6 +159,11 @@ def parse_ollama(body: Any, kind: Kind) -> SimRequest:
     def opt(name: str) -> Any:
         return options.get(name, b.get(name))
 
+    try:
+        keep_alive_s = parse_keep_alive(b.get("keep_alive"))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
     return SimRequest(
         api="ollama",
         kind=kind,
@@ -167,6 +174,7 @@ def parse_ollama(body: Any, kind: Kind) -> SimRequest:
         min_tokens=_int(opt("min_tokens"), "min_tokens", 0) or 0,
         ignore_eos=_bool(opt("ignore_eos"), "ignore_eos", False),
         seed=_int(options.get("seed"), "seed", -(2**63)),
+        keep_alive_s=keep_alive_s,
     )
 
 

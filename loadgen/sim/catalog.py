@@ -67,10 +67,15 @@ def api_tags(state: SimState) -> dict[str, Any]:
 
 
 def api_ps(state: SimState) -> dict[str, Any]:
-    """GET /api/ps: the loaded model with `size` and `size_vram` (all of it on the GPU)."""
+    """GET /api/ps: the loaded model with `size` and `size_vram` (the profile's vram_fraction
+    of it on the GPU, the rest offloaded to the CPU); no model once keep_alive unloaded it."""
+    if not state.residency.is_loaded():
+        return {"models": []}
     model = state.listed_models[0]
     size = vram_used_bytes(state.profile, state.engine)
-    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 300))
+    expires_in_s = state.residency.expires_in_s()
+    kept_s = 300.0 if expires_in_s is None else expires_in_s  # Ollama shows 5 min while busy
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + kept_s))
     entry = {
         "name": model,
         "model": model,
@@ -78,7 +83,7 @@ def api_ps(state: SimState) -> dict[str, Any]:
         "digest": _digest(model),
         "details": _details(state),
         "expires_at": expires,
-        "size_vram": size,
+        "size_vram": round(size * state.profile.gpu.vram_fraction),
         "context_length": state.profile.max_model_len,
     }
     return {"models": [entry]}

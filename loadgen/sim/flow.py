@@ -157,8 +157,10 @@ async def _handle(
         return _fault_response(state, api, fault)
     job = Job(state, req, row, fault, n_out, finish, seed)
     await asyncio.sleep(state.profile.request_overhead_ms * state.time_scale / 1e3)
-    job.submit_ns = time.perf_counter_ns()
+    await state.residency.acquire()  # a model unloaded after keep_alive is loaded first
+    job.submit_ns = time.perf_counter_ns()  # so load_duration includes the load
     if not state.engine.submit(job.seq):
+        state.residency.release(req.keep_alive_s)
         row.error = "queue full"
         return error_response(state, api, 503, BUSY_MESSAGE)
     state.scheduler.notify()
@@ -169,6 +171,7 @@ async def _handle(
         return web.Response(status=200)  # never sent: the connection is gone
     finally:
         state.engine.cancel(job.seq)
+        state.residency.release(req.keep_alive_s)
         if job.seq.admitted_ns is not None:
             row.admitted_mono_ns = job.seq.admitted_ns
             row.queue_wait_ns = job.seq.admitted_ns - job.submit_ns

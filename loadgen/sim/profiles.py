@@ -38,6 +38,7 @@ class GpuModel:
     kv_block_bytes: int = 0  # bytes of one 16-token KV block
     seq_bytes: int = 0  # activations/workspace per running sequence
     reserve_bytes: int = 0  # vLLM: the whole pool is reserved up front (0 = same as used)
+    vram_fraction: float = 1.0  # Ollama's partial CPU offload: /api/ps size_vram = size x this
     idle_power_w: float = 20.0
     max_power_w: float = 450.0
     idle_temperature_c: float = 35.0
@@ -70,6 +71,11 @@ class Profile:
     eos_max_tokens: int = 256
     max_model_len: int = 8192
     version: str = "0.0.0"  # what /version and /api/version report
+    # Ollama's model residency (sim/residency.py): a request that finds the model unloaded
+    # waits load_ms for it; an idle model unloads keep_alive_s after its last request
+    # (OLLAMA_KEEP_ALIVE; negative: never). load_ms 0: always loaded.
+    load_ms: float = 0.0
+    keep_alive_s: float = -1.0
     tokens_per_frame: int = 1  # tokens joined into one streamed frame (1: a frame per token)
     gpu: GpuModel = field(default_factory=GpuModel)
 
@@ -152,12 +158,14 @@ def _check_values(p: Profile, where: str) -> None:
         if isinstance(getattr(p, f.name), (int, float))
     }
     for key, value in numbers.items():
-        if value < 0:
+        if value < 0 and key != "keep_alive_s":  # negative keep_alive: never unload
             raise LoadgenError(f"{where}: {key} must be >= 0, got {value}")
     if p.max_running < 1:
         raise LoadgenError(f"{where}: max_running must be >= 1")
     if p.tokens_per_frame < 1:
         raise LoadgenError(f"{where}: tokens_per_frame must be >= 1")
+    if not 0 < p.gpu.vram_fraction <= 1:
+        raise LoadgenError(f"{where}: [gpu] vram_fraction must be in (0, 1]")
     if p.eos_min_tokens < 1 or p.eos_max_tokens < p.eos_min_tokens:
         raise LoadgenError(f"{where}: need 1 <= eos_min_tokens <= eos_max_tokens")
     if p.stream_tok_s and p.kv_blocks:

@@ -12,6 +12,7 @@ from loadgen.sim.gpu import GpuMeter
 from loadgen.sim.metrics import MetricsBook
 from loadgen.sim.paced import PacedScheduler
 from loadgen.sim.profiles import Profile
+from loadgen.sim.residency import Residency
 from loadgen.sim.scheduler import Scheduler
 from loadgen.sim.truth import TruthWriter
 
@@ -26,6 +27,7 @@ class SimState:
     faults: FaultPlan
     truth: TruthWriter
     meter: GpuMeter
+    residency: Residency
     time_scale: float = 1.0
     seed: int = 0
     models: tuple[str, ...] = ()  # the only models served (others: 404); () = any, as one
@@ -67,6 +69,7 @@ def new_state(
         faults=FaultPlan(faults, seed),
         truth=truth,
         meter=GpuMeter(profile),
+        residency=Residency(profile, time_scale),
         time_scale=time_scale,
         seed=seed,
         models=models,
