@@ -84,3 +84,17 @@ def test_recorded_stream_split_at_every_byte_decodes_identically(
     assert whole, name
     for size in (1, 2, 7):
         assert _feed_all(decoder_type(), _split_every(data, size)) == whole, (name, size)
+
+
+def test_sse_events_across_the_fast_and_line_by_line_paths() -> None:
+    """One-line `data:` events take the fast path; comments, multi-line events, extra blank
+    lines and a switch to '\\r\\n' mid-stream take the line-by-line one: any split, same frames."""
+    data = (
+        b'data: {"a": 1}\n\n: ping\n\ndata: {"b":\ndata: 2}\n\n\n\ndata:{"c": 3}\n\n'
+        b'data: {"d": 4}\r\n\r\nevent: x\ndata: {"e": 5}\n\ndata: {"f": 6}\ndata: [DONE]\n\n'
+    )
+    whole = _feed_all(SseDecoder(), [data])
+    assert [d.frame for d in whole] == [{"a": 1}, {"b": 2}, {"c": 3}, {"d": 4}, {"e": 5}, None]
+    assert whole[-1].kind == "malformed"  # two data lines joined: '{"f": 6}\n[DONE]'
+    for size in range(1, 12):
+        assert _feed_all(SseDecoder(), _split_every(data, size)) == whole, size
