@@ -6,8 +6,12 @@ A separate `locust.stats.RequestStats`, never `environment.stats`: Locust's RPS 
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
+from locust import stats as locust_stats
 from locust.stats import (
     PERCENTILES_TO_REPORT,
     RequestStats,
@@ -44,9 +48,7 @@ class LlmStats:
         ttft_ms = timing.ttft_ms(record)
         if ttft_ms is not None:
             self.entry("TTFT").log(ttft_ms, 0)
-        itl = self.entry("ITL")
-        for gap_ms in timing.itl_ms(record):
-            itl.log(gap_ms, 0)
+        log_many(self.entry("ITL"), timing.itl_ms(record))
         tpot_ms = timing.tpot_ms(record)
         if tpot_ms is not None:
             self.entry("TPOT").log(tpot_ms, 0)
@@ -68,6 +70,37 @@ class LlmStats:
     def reset(self) -> None:
         """Locust's stats reset (web UI button, --reset-stats): zero every entry."""
         self.stats.reset_all()
+
+
+_STOCK_BUCKET = locust_stats.bucket_response_time
+
+
+def log_many(entry: StatsEntry, values_ms: Sequence[float]) -> None:
+    """`entry.log(value, 0)` for every value, at once: the same counts, sum, min, max, per-second
+    count and rounded-time histogram (Locust's bucket_response_time, so a replaced bucketing is
+    used too), at a fifth of the cost of one call per value (ITL logs one value per token).
+    For entries without Locust's response-times cache, as LlmStats' are."""
+    if not values_ms:
+        return
+    now = time.time()
+    n = len(values_ms)
+    entry.num_requests += n
+    entry.num_reqs_per_sec[int(now)] += n
+    entry.last_request_timestamp = now
+    entry.total_response_time += sum(values_ms)
+    low, high = min(values_ms), max(values_ms)
+    entry.min_response_time = (
+        low if entry.min_response_time is None else min(entry.min_response_time, low)
+    )
+    entry.max_response_time = max(entry.max_response_time, high)
+    bucket = locust_stats.bucket_response_time
+    # below 100 ms the stock bucket is round(): the builtin, without a Python call per value
+    keys = (
+        map(round, values_ms) if bucket is _STOCK_BUCKET and high < 100 else map(bucket, values_ms)
+    )
+    histogram = entry.response_times
+    for key, count in Counter(keys).items():
+        histogram[key] += count
 
 
 def _pct_key(percentile: float) -> str:

@@ -3,13 +3,17 @@ one request logs, a worker's report over Locust's wire format, the tables and CS
 
 from __future__ import annotations
 
+import pytest
+from locust import stats as locust_stats
 from locust.rpc.protocol import Message
+from locust.stats import RequestStats
 
 from loadgen.records import RequestRecord
 from loadgen.swarm.llm_stats import (
     LlmStats,
     csv_header,
     csv_rows,
+    log_many,
     summary_lines,
     table_rows,
 )
@@ -91,3 +95,25 @@ def test_csv_rows_and_the_end_of_run_table() -> None:
     lines = summary_lines(llm)
     assert lines[0].startswith("LLM time percentiles")
     assert [line.split()[1] for line in lines[3:6]] == ["ITL", "TPOT", "TTFT"]
+
+
+def _bucket_10(response_time: float) -> int:
+    return int(round(response_time, -1))
+
+
+@pytest.mark.parametrize("bucket", [None, _bucket_10])
+def test_log_many_is_one_log_per_value(monkeypatch: pytest.MonkeyPatch, bucket: object) -> None:
+    """The ITL entry's bulk logging leaves exactly what one `log` per gap leaves, with Locust's
+    own bucketing or a replaced one, and below and above 100 ms."""
+    if bucket is not None:
+        monkeypatch.setattr(locust_stats, "bucket_response_time", bucket)
+    batches = [[0.0, 0.4, 2.5, 3.5, 99.6], [14.2, 150.0, 1234.5, 56789.0], [], [7.0]]
+    one, bulk = RequestStats(False).get("ITL", "LLM"), RequestStats(False).get("ITL", "LLM")
+    for values in batches:
+        for value in values:
+            one.log(value, 0)
+        log_many(bulk, values)
+    for name in ("num_requests", "total_response_time", "min_response_time", "max_response_time"):
+        assert getattr(bulk, name) == pytest.approx(getattr(one, name)), name
+    assert dict(bulk.response_times) == dict(one.response_times)
+    assert sum(bulk.num_reqs_per_sec.values()) == sum(one.num_reqs_per_sec.values()) == 10
