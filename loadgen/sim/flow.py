@@ -236,21 +236,32 @@ def _frames(job: Job, upto: int, finish: str | None) -> bytes:
 async def _stream(request: web.Request, job: Job) -> web.StreamResponse:
     ctype = "text/event-stream" if job.req.api == "openai" else "application/x-ndjson"
     resp = web.StreamResponse(status=200, headers={"Content-Type": ctype})
-    await resp.prepare(request)
-    head = job.fmt.head()
-    if head:
+    profile = job.state.profile
+    # vLLM's StreamingResponse sends its headers before the engine sees the request; Ollama
+    # (Go's net/http) sends them with its first write, the first token.
+    if profile.engine != "ollama":
+        await resp.prepare(request)
+    head = job.fmt.head()  # vLLM yields the role chunk in its first output, with token 1
+    if head and profile.early_role_chunk:
+        await resp.prepare(request)
         await resp.write(head)
+        head = b""
     target = job.seq.tokens_target
     fault_at = max(1, target // 2) if job.fault is not None else target + 1
     while job.sent < target:
         upto = await _next_tokens(job, fault_at if job.sent < fault_at else target)
         last = upto == target
-        await resp.write(_frames(job, upto, job.finish if last else None))
+        frames = _frames(job, upto, job.finish if last else None)
+        if head or not resp.prepared:  # the first write: Ollama's headers, vLLM's role chunk
+            await resp.prepare(request)
+            frames, head = head + frames, b""
+        await resp.write(frames)
         job.mark_written(upto - job.sent)
         if job.sent == fault_at and job.fault is not None:
             stop = await _mid_stream_fault(request, resp, job, job.fault)
             if stop:
                 return resp
+    await resp.prepare(request)  # no token at all: nothing was sent yet
     await resp.write(job.fmt.tail(job.outcome()))
     await resp.write_eof()
     return resp

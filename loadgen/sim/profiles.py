@@ -64,6 +64,9 @@ class Profile:
     step_per_seq_ms: float = 0.0
     prefill_per_token_ms: float = 0.0
     request_overhead_ms: float = 0.0  # API server + tokenizer time before the request is queued
+    # True: the role-only first chat chunk goes out right after request_overhead_ms, before
+    # queueing and prefill (`transformers serve`); False: with the first token, as vLLM does.
+    early_role_chunk: bool = False
     # > 0: every stream gets its own token clock at this rate (sim/paced.py) instead of the step
     # model's shared steps; the step costs are then unused.
     stream_tok_s: float = 0.0
@@ -140,6 +143,8 @@ def _checked(data: dict[str, Any], fields: dict[str, Any], where: str) -> dict[s
 def _typed(key: str, value: Any, type_name: str, where: str) -> Any:
     if type_name == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif type_name == "bool":
+        ok = isinstance(value, bool)
     elif type_name == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = finite(float(value), f"{where}: {key}") if ok else value  # TOML has nan, inf

@@ -84,7 +84,10 @@ class Scheduler:
             now = time.perf_counter_ns()
             if loop_start_ns is None or now - loop_start_ns > _MAX_CATCH_UP_NS:
                 loop_start_ns = now
-            step = self.engine.plan_step(loop_start_ns)
+            # Admission is stamped now, not at loop_start_ns: a step chained on a deadline that
+            # has already passed (a late wake-up, catching up, or the zero-cost steps of `fast`)
+            # cannot admit a request that arrived after that deadline any earlier than now.
+            step = self.engine.plan_step(now)
             if step is None:  # waiting work that cannot be admitted yet
                 self._wake.clear()
                 await self._wake.wait()
@@ -95,7 +98,7 @@ class Scheduler:
             if deadline > loop_start_ns:
                 self.timing.add(end - deadline)
             self.busy_ns += deadline - loop_start_ns
-            self.engine.finish_step(step, loop_start_ns, end)
+            self.engine.finish_step(step, now, end)  # the first token's prefill: now -> end
             loop_start_ns = deadline
 
 

@@ -37,6 +37,8 @@ def test_builtin_profiles_load() -> None:
         ({"kv_blocks": 10, "max_model_len": 4096}, "kv_blocks must hold"),
         ({"stream_tok_s": 20, "kv_blocks": 1024}, "stream_tok_s (per-stream pacing) needs"),
         ({"stream_tok_s": -1.0}, "stream_tok_s must be >= 0"),
+        ({"early_role_chunk": "yes"}, "early_role_chunk must be bool"),
+        ({"early_role_chunk": 1}, "early_role_chunk must be bool"),
     ],
 )
 def test_profile_errors(data: dict[str, object], message: str) -> None:
