@@ -29,7 +29,7 @@ from loadgen.records import (
     SidecarSample,
 )
 from loadgen.redact import REDACTED, redact_text
-from loadgen.summary import RunMeta, RunSummary, SinkReport, build
+from loadgen.summary import RunMeta, RunSummary, SinkReport
 
 REQUESTS_FILE = "requests.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -204,7 +204,7 @@ def read_meta(results_dir: Path) -> RunMeta:
         return read_summary(results_dir).meta
     data = read_json_object(path)
     try:
-        return build(RunMeta, {"run_id": "", **data})
+        return RunMeta.from_dict({"run_id": "", **data})
     except (TypeError, ValueError) as exc:
         raise LoadgenError(f"{path}: not loadgen run metadata ({exc})") from None
 

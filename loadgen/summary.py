@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from loadgen.errors import LoadgenError
+from loadgen.fingerprint import Fingerprint
 from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS, SATURATED_LAG_MS
 from loadgen.levels import Level, ResourceSeries, first_window
 from loadgen.stats import LevelSamples
@@ -251,12 +252,21 @@ class RunMeta:
     end_unix_ns: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     sim_profile: str | None = None  # --sim: the simulator profile (the engine it imitates)
+    fingerprint: Fingerprint | None = None  # what makes runs comparable (loadgen/fingerprint.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         if self.sim_profile is None:
             del data["sim_profile"]
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunMeta:
+        """Inverse of `to_dict`: unknown keys are ignored, missing ones take defaults."""
+        meta = build(cls, data)
+        found = data.get("fingerprint")
+        fingerprint = Fingerprint.from_dict(found) if isinstance(found, Mapping) else None
+        return replace(meta, fingerprint=fingerprint)
 
     def summary_section(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _SUMMARY_META}
@@ -346,7 +356,7 @@ class RunSummary:
         return cls(
             run_id=run_id,
             levels=tuple(build(LevelSummary, level) for level in data.get("levels", [])),
-            meta=build(RunMeta, {"run_id": run_id, **data.get("meta", {}), **(meta or {})}),
+            meta=RunMeta.from_dict({"run_id": run_id, **data.get("meta", {}), **(meta or {})}),
             stages=tuple(Level.from_dict(stage) for stage in data.get("stages", [])),
             requests_recorded=int(data.get("requests_recorded", 0)),
             generator=None if generator is None else GeneratorVerdict.from_dict(generator),

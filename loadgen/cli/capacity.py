@@ -31,6 +31,7 @@ from loadgen.cli.swarm import (
     fallback_meta,
     first_ramp,
     restore_influx,
+    run_fingerprint,
     run_locust,
     target,
 )
@@ -196,12 +197,13 @@ def capacity(**opts: Any) -> None:
     spec = check_capacity(opts)
     with target(opts) as info:
         engine = opts["engine"] or info.engine
+        fingerprint = run_fingerprint(opts, info, engine)
         argv = capacity_argv(opts, spec, info, first_ramp(opts, spec.run, info))
         child = run_locust(argv, child_env(opts, spec.run))
     meta = fallback_meta(spec.run, info, engine)
     plan = spec.run.plan
     summary, notes = finish_results(
-        spec.run.results_dir, opts["sim"], child, meta, plan.warmup_s, plan.auto
+        spec.run.results_dir, opts["sim"], child, meta, plan.warmup_s, plan.auto, fingerprint
     )
     restore_influx(spec.run, child, notes)
     ended = echo_end(child, summary)

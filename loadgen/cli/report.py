@@ -9,7 +9,13 @@ import click
 
 from loadgen.errors import EXIT_SLO_BREACH
 from loadgen.report.runs import RunData, load_runs
-from loadgen.report.tables import comparison_table, level_table, render_text
+from loadgen.report.tables import (
+    comparison_table,
+    fingerprint_lines,
+    fingerprint_table,
+    level_table,
+    render_text,
+)
 
 
 def no_success_line(run: RunData) -> str | None:
@@ -41,6 +47,10 @@ def report(results_dirs: tuple[Path, ...], out_dir: Path | None, title: str | No
     from loadgen.report.writer import write_report  # matplotlib: only when a report is made
 
     runs = load_runs(results_dirs)
+    header = fingerprint_table(runs)
+    if header is not None:
+        click.echo(render_text(header))
+        click.echo()
     for run in runs:
         click.echo(render_text(level_table(run)))
         click.echo()
@@ -73,6 +83,13 @@ def compare(run_a: Path, run_b: Path, more_runs: tuple[Path, ...], out_dir: Path
     runs = load_runs([run_a, run_b, *more_runs])
     click.echo(render_text(comparison_table(runs)))
     click.echo()
+    warned, listed = fingerprint_lines(runs)
+    for line in listed:
+        click.echo(f"differs: {line}")
+    for line in warned:
+        click.echo(f"loadgen: warning: not the same work: {line}", err=True)
+    if warned or listed:
+        click.echo()
     target = out_dir or run_a.parent / ("compare-" + "-vs-".join(r.run_id for r in runs))
     title = "loadgen comparison: " + " vs ".join(r.label for r in runs)
     files = write_report(runs, target, title)

@@ -28,6 +28,7 @@ from loadgen.cli.influx_options import settings_from_options as influx_settings
 from loadgen.cli.scale_out import master_args
 from loadgen.cli.swarm_flags import options_for
 from loadgen.errors import LoadgenError
+from loadgen.fingerprint import Fingerprint
 from loadgen.flags import (
     AUTO,
     SWARM,
@@ -47,6 +48,7 @@ from loadgen.results import (
     prepare_results_dir,
     redact_argv,
 )
+from loadgen.run.fingerprint import gather, workload_of
 from loadgen.run.plan import StepPlan, parse_users
 from loadgen.run.preflight import check_model, probe_request_s
 from loadgen.run.run_end import ChildEnd, RunNotes, finish_results
@@ -259,6 +261,13 @@ def first_ramp(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> float |
     return probe_request_s(info, opts["api_key"], seconds_of(opts, "request-timeout"), work)
 
 
+def run_fingerprint(opts: dict[str, Any], info: TargetInfo, engine: str) -> Fingerprint:
+    """The run's fingerprint, read before any load (short timeouts; a part it cannot read is
+    null, never a failed run): docs/engine-insight.md."""
+    info = replace(info, engine=engine)
+    return gather(info, workload_of(opts), opts["api_key"], opts["sim"] or None)
+
+
 def fallback_meta(spec: RunSpec, info: TargetInfo, engine: str) -> RunMeta:
     """meta.json as far as this process knows it, for a Locust child that wrote none."""
     return RunMeta(
@@ -348,11 +357,12 @@ def swarm(**opts: Any) -> None:
         argv += ["--headless", "--only-summary", USER_CLASS]
         influx = (spec.influx_args, spec.influx_env)
         engine, run_s = opts["engine"] or info.engine, spec.plan.total_s
+        fingerprint = run_fingerprint(opts, info, engine)
         with running_sidecar(sidecar, spec.run_id, spec.results_dir, info, engine, influx, run_s):
             child = run_locust(argv, child_env(opts, spec))
     meta = fallback_meta(spec, info, engine)
     summary, notes = finish_results(
-        spec.results_dir, opts["sim"], child, meta, spec.plan.warmup_s, spec.plan.auto
+        spec.results_dir, opts["sim"], child, meta, spec.plan.warmup_s, spec.plan.auto, fingerprint
     )
     restore_influx(spec, child, notes)
     ended = echo_end(child, summary)

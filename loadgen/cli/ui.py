@@ -13,6 +13,7 @@ from loadgen.cli.swarm import (
     child_env,
     gate,
     locust_argv,
+    run_fingerprint,
     run_locust,
     target,
 )
@@ -45,13 +46,14 @@ def ui(**opts: Any) -> None:
         click.echo(f"loadgen ui: {url}  (target {redact_url(info.host)}, {info.model})")
         influx = (spec.influx_args, spec.influx_env)
         engine = opts["engine"] or info.engine
+        fingerprint = run_fingerprint(opts, info, engine)
         with running_sidecar(
             sidecar, spec.run_id, spec.results_dir, info, engine, influx, INTERACTIVE_SIDECAR_S
         ):
             child = run_locust([*argv, USER_CLASS], child_env(opts, spec))
     if child.interrupted and not opts["autostart"]:  # Ctrl-C: how a session ends
         child = ChildEnd(0)
-    summary, _ = finish_results(spec.results_dir, opts["sim"], child)
+    summary, _ = finish_results(spec.results_dir, opts["sim"], child, fingerprint=fingerprint)
     if summary is not None:
         gate(summary, spec.results_dir, [])
     if child.end_reason:

@@ -51,15 +51,18 @@ def render_page(
     charts: Sequence[tuple[str, str]],
     notes: Sequence[str],
     answers: Sequence[tuple[str, str]] = (),
+    header: Table | None = None,
 ) -> str:
     """`charts` are (title, inline svg) pairs; `notes` are short lines shown under the title;
-    `answers` are (run label, text) of each capacity search, shown first."""
+    `answers` are (run label, text) of each capacity search, shown first; `header` (the runs'
+    fingerprint) right under the notes."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         *(f"<p>{html.escape(n)}</p>" for n in notes),
+        *([table_html(header)] if header is not None else []),
         *(["<h2>Capacity</h2>"] if answers else []),
         *(answer_html(label, text) for label, text in answers),
         "<h2>Per-level results</h2>",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from loadgen.capacity import CapacityReport
 from loadgen.errors import LoadgenError
+from loadgen.fingerprint import Fingerprint
 from loadgen.levels import ResourceSeries
 from loadgen.records import RequestRecord
 from loadgen.results import read_requests, read_sidecar, read_summary
@@ -43,6 +44,7 @@ class RunData:
     model: str = ""
     first_send_unix_ns: int | None = None  # the zero of `ttft_points`
     capacity: CapacityReport | None = None  # `loadgen capacity`: its search (summary.json)
+    fingerprint: Fingerprint | None = None  # meta.json's (loadgen/fingerprint.py)
 
 
 def load_run(path: str | Path) -> RunData:
@@ -67,6 +69,7 @@ def load_run(path: str | Path) -> RunData:
         model=_known(meta.model),
         first_send_unix_ns=min((r.wall_send_unix_ns for r in records), default=None),
         capacity=None if summary.capacity is None else CapacityReport.from_dict(summary.capacity),
+        fingerprint=meta.fingerprint,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from loadgen.fingerprint import differences, value_text
 from loadgen.report.runs import RunData
 from loadgen.summary import LevelSummary
 
@@ -110,6 +111,32 @@ def _comparison_row(runs: Sequence[RunData], users: int) -> tuple[str, ...]:
     ]
     cells += [fmt_gb(lv.vram_peak_bytes) if lv else MISSING for lv in levels]
     return tuple(cells)
+
+
+def fingerprint_table(runs: Sequence[RunData]) -> Table | None:
+    """What each run ran on and what it asked for (meta.json's fingerprint), a column per run;
+    None when no run has one (runs from before loadgen recorded it)."""
+    flats = [run.fingerprint.flat() if run.fingerprint else {} for run in runs]
+    keys = list(dict.fromkeys(key for flat in flats for key in flat))
+    if not keys:
+        return None
+    rows = tuple((key, *(value_text(key, flat.get(key)) for flat in flats)) for key in keys)
+    return Table("Run fingerprint", ("", *(run.label for run in runs)), rows)
+
+
+def fingerprint_lines(runs: Sequence[RunData]) -> tuple[list[str], list[str]]:
+    """(warnings, listed): each later run's differences from the first. A workload or model
+    difference is a warning (the runs did not do the same work); GPU, engine, host and loadgen
+    differences are listed, being what a comparison usually sets out to vary."""
+    base = runs[0]
+    warned: list[str] = []
+    listed: list[str] = []
+    for run in runs[1:]:
+        if base.fingerprint is None or run.fingerprint is None:
+            continue
+        for diff in differences(base.fingerprint, run.fingerprint):
+            (warned if diff.warned else listed).append(diff.line(run.label, base.label))
+    return warned, listed
 
 
 def render_text(table: Table) -> str:

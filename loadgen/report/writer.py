@@ -14,7 +14,13 @@ from loadgen.errors import LoadgenError
 from loadgen.report.html import render_page
 from loadgen.report.plots import build_charts, png_bytes, svg_text
 from loadgen.report.runs import RunData
-from loadgen.report.tables import Table, comparison_table, level_table
+from loadgen.report.tables import (
+    Table,
+    comparison_table,
+    fingerprint_lines,
+    fingerprint_table,
+    level_table,
+)
 from loadgen.summary_table import unsteady_lines
 
 HTML_FILE = "report.html"
@@ -50,7 +56,8 @@ def write_report(runs: Sequence[RunData], out_dir: str | Path, title: str) -> Re
         _write(path, png_bytes(chart))
         pngs.append(path)
     svgs = [(c.title, svg_text(c)) for c in charts]
-    page = render_page(title, report_tables(runs), svgs, _notes(runs), capacity_answers(runs))
+    notes, header = _notes(runs), fingerprint_table(runs)
+    page = render_page(title, report_tables(runs), svgs, notes, capacity_answers(runs), header)
     html_path = out / HTML_FILE
     _write(html_path, page.encode("utf-8"))
     return ReportFiles(html_path, tuple(pngs))
@@ -73,6 +80,10 @@ def _notes(runs: Sequence[RunData]) -> list[str]:
             f"{run.n_failed} failed request(s)."
         )
         notes += [f"{run.label}: {line}" for line in unsteady_lines(run.levels)]
+    if len(runs) > 1:
+        warned, listed = fingerprint_lines(runs)
+        notes += [f"Not the same work: {line}" for line in warned]
+        notes += [f"Differs: {line}" for line in listed]
     notes.append(
         "Throughput counts output tokens of requests finished inside each level's steady "
         "window (warmup excluded). Per-level numbers are read from each run's summary.json, "

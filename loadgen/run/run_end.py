@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from loadgen.fingerprint import Fingerprint
 from loadgen.results import (
     REQUESTS_FILE,
     SUMMARY_FILE,
@@ -102,9 +103,11 @@ def finish_results(
     fallback_meta: RunMeta | None = None,
     warmup_s: float = 0.0,
     auto: bool = False,
+    fingerprint: Fingerprint | None = None,
 ) -> tuple[RunSummary | None, RunNotes]:
     """The run's summary, completed with what only this process knows (the InfluxDB sink
-    reports of every process, the simulator profile, how the Locust child ended) and written
+    reports of every process, the simulator profile, the fingerprint gathered before the load,
+    how the Locust child ended) and written
     back with meta.json; the notes to print. A child that wrote no summary gets one from
     requests.jsonl (`fallback_meta` stands in for its meta). None when there is neither."""
     reason = end.end_reason if end is not None else ""
@@ -115,6 +118,8 @@ def finish_results(
         summary = replace(summary, complete=False, end_reason=reason)
     report = read_sink_reports(results_dir)
     meta = replace(summary.meta, sim_profile=sim_profile)
+    if fingerprint is not None:
+        meta = replace(meta, fingerprint=fingerprint)
     summary = replace(summary, meta=meta, influx=report)
     notes = influx_notes(report) if report is not None else RunNotes()
     try:

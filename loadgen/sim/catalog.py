@@ -89,6 +89,39 @@ def api_ps(state: SimState) -> dict[str, Any]:
     return {"models": [entry]}
 
 
+def api_show(state: SimState, model: str) -> dict[str, Any]:
+    """POST /api/show as Ollama answers it: the Modelfile's parameters (num_ctx: the profile's
+    max_model_len), details and model_info (the trained context length)."""
+    details = _details(state)
+    return {
+        "modelfile": f"FROM {model}\nPARAMETER num_ctx {state.profile.max_model_len}\n",
+        "parameters": f"num_ctx                        {state.profile.max_model_len}",
+        "template": "{{ .Prompt }}",
+        "details": details,
+        "model_info": {
+            "general.architecture": details["family"],
+            "general.parameter_count": 8_030_261_248,
+            f"{details['family']}.context_length": 131072,
+        },
+        "capabilities": ["completion"],
+        "modified_at": created_at(),
+    }
+
+
+async def _show(state: SimState, request: web.Request) -> web.Response:
+    """/api/show: `model` (or the older `name`) must be one the simulator serves."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    model = body.get("model") or body.get("name") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not model:
+        return web.json_response({"error": "model is required"}, status=400)
+    if not state.serves(model):
+        return web.json_response({"error": f"model '{model}' not found"}, status=404)
+    return web.json_response(api_show(state, model))
+
+
 def add_catalog_routes(app: web.Application, state: SimState) -> None:
     """Register every read-only route on `app`."""
     version = {"version": state.profile.version}
@@ -116,6 +149,10 @@ def add_catalog_routes(app: web.Application, state: SimState) -> None:
         text = render(state.engine, state.book, state.listed_models[0])
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
+    async def show(request: web.Request) -> web.Response:
+        return await _show(state, request)
+
+    app.router.add_post("/api/show", show)
     app.router.add_get("/", root)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)

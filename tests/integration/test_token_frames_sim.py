@@ -20,6 +20,11 @@ def test_one_chunk_per_token_gives_no_mismatch(tmp_path: Path) -> None:
     assert level.token_checked_requests == level.requests - level.errors > 0
     assert level.token_mismatch_requests == 0
     assert "token-bearing" not in run.stdout
+    fingerprint = run.meta()["fingerprint"]  # gathered before the load (loadgen/run/fingerprint.py)
+    assert fingerprint["engine"] == {"name": "sim", "version": "0.1.0", "sim_profile": "fast"}
+    assert fingerprint["model"]["max_model_len"] == 32768
+    assert fingerprint["workload"]["output_tokens"] == 16 and fingerprint["workload"]["ignore_eos"]
+    assert fingerprint["host"]["ram_total_bytes"] > 0
 
 
 def test_four_tokens_a_frame_differ_on_every_request(tmp_path: Path) -> None:
