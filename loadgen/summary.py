@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from loadgen.diagnostics import Diagnostics
 from loadgen.errors import LoadgenError
 from loadgen.fingerprint import Fingerprint
 from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS, SATURATED_LAG_MS
@@ -290,6 +291,7 @@ class RunSummary:
     engine_unreachable_unix_ns: int | None = None  # the engine stopped answering from then on
     engine_unreachable_errors: int = 0  # connect errors from then on (loadgen/unreachable.py)
     capacity: dict[str, Any] | None = None  # `loadgen capacity`: its search (loadgen/capacity.py)
+    diagnostics: Diagnostics | None = None  # Ollama's capacity traps (loadgen/diagnostics.py)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -344,6 +346,8 @@ class RunSummary:
             data["influx"] = self.influx.to_dict()
         if self.capacity is not None:
             data["capacity"] = self.capacity
+        if self.diagnostics is not None:
+            data["diagnostics"] = self.diagnostics.to_dict()
         return data
 
     @classmethod
@@ -353,6 +357,7 @@ class RunSummary:
         """Inverse of `to_dict`; `meta` is meta.json's content when there is one."""
         run_id = str(data.get("run_id", ""))
         generator, influx = data.get("generator"), data.get("influx")
+        diagnostics = data.get("diagnostics")
         return cls(
             run_id=run_id,
             levels=tuple(build(LevelSummary, level) for level in data.get("levels", [])),
@@ -366,4 +371,5 @@ class RunSummary:
             engine_unreachable_unix_ns=data.get("engine_unreachable_unix_ns"),
             engine_unreachable_errors=int(data.get("engine_unreachable_errors", 0)),
             capacity=data.get("capacity"),
+            diagnostics=None if diagnostics is None else Diagnostics.from_dict(diagnostics),
         )

@@ -323,6 +323,8 @@ def gate(
     if summary is None:
         raise LoadgenError(f"the run wrote no {results_dir / SUMMARY_FILE}; see the output above")
     click.echo(format_table(summary, max_error_rate))
+    for line in summary.diagnostics.lines() if summary.diagnostics else ():
+        click.echo(line)  # Ollama's capacity traps (loadgen/diagnostics.py)
     click.echo(f"results: {results_dir}")
     return echo_verdict(run_verdict(summary, slos, max_error_rate))
 

@@ -23,7 +23,7 @@ from loadgen.results import SUMMARY_FILE, SidecarTail, redact_argv, write_summar
 from loadgen.run.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
 from loadgen.run.plan import LevelRamp, expected_request_s
 from loadgen.run.target import TargetInfo
-from loadgen.summary import LevelSummary
+from loadgen.summary import LevelSummary, RunSummary
 from loadgen.summary_table import format_table
 from loadgen.swarm import events, finalize, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector
@@ -31,6 +31,7 @@ from loadgen.swarm.progress import format_progress, progress_mode
 from loadgen.swarm.run_stop import RunStop
 from loadgen.swarm.session import Session
 from loadgen.swarm.settling import Settling
+from loadgen.swarm.traps import TrapWatch, annotate
 
 POLL_INTERVAL_S = 0.2
 STAGE_GRACE_S = 1.5  # let workers' last record batches arrive before summarising a level
@@ -54,6 +55,7 @@ class Conductor:
         self.collector = collector
         self.info = info
         self.health = health or HealthBook()
+        self.traps = TrapWatch(session.context)  # Ollama's capacity traps
         self.started_unix_ns: int | None = None
         self._started_mono = time.monotonic()
         self._summaries: dict[int, LevelSummary] = {}  # level index -> its one summary
@@ -90,6 +92,7 @@ class Conductor:
         if self.started_unix_ns is None:
             self.started_unix_ns = now
             self._started_mono = time.monotonic()
+            gevent.spawn(self.traps.read_ps)  # /api/ps as the run starts
         self._stopping = False
         events.llm_event.fire(kind="run_start", text=self._describe(), wall_unix_ns=now)
         self._greenlets = [
@@ -114,6 +117,7 @@ class Conductor:
     def _on_spawning_complete(self, user_count: int, **_: Any) -> None:
         """The level's last users are spawned; they all run once their phase is over."""
         self._observe()
+        gevent.spawn(self.traps.read_ps)  # the model under load (loaded, whatever keep_alive)
         tracker = self.collector.tracker
         ramp = self._ramp_of(tracker.current)
         phase_ns = int(ramp.phase_s * 1e9) if ramp is not None else 0
@@ -190,6 +194,7 @@ class Conductor:
         )
         if self.run_stop.reason:
             summary = dataclasses.replace(summary, complete=False, end_reason=self.run_stop.reason)
+        summary = self._diagnosed(summary, now)
         self.collector.close()
         try:
             write_summary(self.collector.results_dir, summary)
@@ -201,9 +206,19 @@ class Conductor:
             print(f"loadgen: sidecar samples ignored: {problem}", file=sys.stderr, flush=True)
         if os.environ.get(CHILD_ENV) != "1":
             print(format_table(summary), flush=True)
+            for line in summary.diagnostics.lines() if summary.diagnostics else ():
+                print(line, flush=True)
             print(f"results: {self.collector.results_dir}", flush=True)
             for line in verdict_lines(summary.generator):
                 print(line, file=sys.stderr, flush=True)
+
+    def _diagnosed(self, summary: RunSummary, now: int) -> RunSummary:
+        """The summary with Ollama's capacity traps (loadgen/diagnostics.py), each annotated."""
+        records = self.collector.records
+        levels, sidecar = self.collector.tracker.levels, self._sidecar.read()
+        found = self.traps.diagnose(records, levels, summary.levels, sidecar)
+        annotate(found, records, now)
+        return dataclasses.replace(summary, diagnostics=found)
 
     def _write_failed(self, line: str) -> None:
         """requests.jsonl cannot take a record: one line, and the run stops (exit code 1)."""

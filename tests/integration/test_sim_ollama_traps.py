@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.ollama_traps import LOAD_MS, TRAPS_PROFILE, VRAM_FRACTION, write_profile
+from tests.fixtures.ollama_traps import LOAD_MS, MAX_QUEUE, SLOTS, VRAM_FRACTION, write_profile
 from tests.fixtures.sim import SimServer, start_sim
 
 SCALE = 0.5  # --time-scale: the load takes LOAD_MS x SCALE real ms
@@ -22,7 +22,7 @@ SCALE = 0.5  # --time-scale: the load takes LOAD_MS x SCALE real ms
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
     tmp = tmp_path_factory.mktemp("ollama_traps")
-    profile = write_profile(tmp, "traps", TRAPS_PROFILE)
+    profile = write_profile(tmp)
     with start_sim(str(profile), "--time-scale", str(SCALE), log_dir=tmp) as server:
         yield server
 
@@ -69,11 +69,12 @@ def test_keep_alive_unloads_and_the_next_request_reports_the_load(sim: SimServer
 
 
 def test_a_request_beyond_the_queue_is_refused_busy(sim: SimServer) -> None:
-    """One slot and max_queue 1: of three requests sent together, one is refused with 503."""
-    chat(sim, keep_alive="1h")  # loaded, so all three reach the queue together
-    with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        answers = list(pool.map(lambda _: chat(sim, options={"num_predict": 40}), range(3)))
+    """Two slots and max_queue 2: of five requests sent together, one is refused with 503."""
+    chat(sim, keep_alive="1h")  # loaded, so all of them reach the queue together
+    n = SLOTS + MAX_QUEUE + 1
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda _: chat(sim, options={"num_predict": 40}), range(n)))
     statuses = sorted(status for status, _ in answers)
-    assert statuses == [200, 200, 503]
+    assert statuses == [200] * (n - 1) + [503]
     (busy,) = [body for status, body in answers if status == 503]
     assert "server busy" in busy["error"]
