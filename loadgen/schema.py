@@ -65,6 +65,21 @@ LLM_INTERVAL = Measurement(
 STAGE_INT_FIELDS: tuple[str, ...] = (
     *("stage_index", "users", "requests", "errors", "output_tokens"),
     *("token_checked_requests", "token_mismatch_requests"),
+    *("server_requests", "preemptions"),
+)
+# Where the TTFT went on the server (loadgen/breakdown.py): means, Ollama's exact percentiles,
+# vLLM's percentiles from its histogram buckets, and vLLM's cache figures.
+BREAKDOWN_FIELDS: tuple[str, ...] = (
+    *("server_ttft_mean_ms", "queue_mean_ms", "prefill_mean_ms", "decode_mean_ms"),
+    *("load_mean_ms", "server_e2e_mean_ms", "server_itl_mean_ms", "client_overhead_ms"),
+    *("server_ttft_p50_ms", "server_ttft_p95_ms", "server_ttft_p99_ms", "queue_p95_ms"),
+    *("queue_p99_ms", "prefill_p95_ms", "decode_p95_ms", "server_e2e_p50_ms", "server_e2e_p95_ms"),
+    *("server_ttft_p50_bucketed_ms", "server_ttft_p95_bucketed_ms", "server_ttft_p99_bucketed_ms"),
+    *("queue_p50_bucketed_ms", "queue_p95_bucketed_ms", "queue_p99_bucketed_ms"),
+    *("prefill_p50_bucketed_ms", "prefill_p95_bucketed_ms", "decode_p50_bucketed_ms"),
+    *("decode_p95_bucketed_ms", "server_e2e_p50_bucketed_ms", "server_e2e_p95_bucketed_ms"),
+    *("server_itl_p50_bucketed_ms", "server_itl_p99_bucketed_ms"),
+    *("prefix_cache_hit_rate", "kv_cache_usage_peak_ratio"),
 )
 LLM_STAGE = Measurement(
     "llm_stage",
@@ -77,6 +92,7 @@ LLM_STAGE = Measurement(
         **_kinds("float", "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms", "queue_p50_ms"),
         **_kinds("float", "prefill_p50_ms", "decode_p50_ms", "network_client_p50_ms"),
         "ttft_mean_ms": "float",
+        **_kinds("float", *BREAKDOWN_FIELDS),
         **_kinds("float", "vram_idle_bytes", "vram_peak_bytes"),
         **_kinds("float", "engine_rss_idle_bytes", "engine_rss_peak_bytes"),
         "ramp_s": "float",

@@ -1,7 +1,9 @@
 """SLO gates: parse `--slo ttft_p95_ms<=500` expressions and check them against every level.
 
 A metric is any numeric LevelSummary field. A breach at any level is a breach; a metric that a
-level could not measure (None, e.g. no successful request) is reported as a breach too.
+level could not measure (None, e.g. no successful request) is reported as a breach too. An
+exact server-side percentile (queue_p95_ms: Ollama's) that a level lacks is read from its
+bucketed twin (queue_p95_bucketed_ms: vLLM's /metrics), and the verdict says so.
 """
 
 from __future__ import annotations
@@ -73,15 +75,24 @@ def parse_slos(expressions: Iterable[str]) -> list[Slo]:
     return [parse_slo(part) for expr in expressions for part in expr.split(",") if part.strip()]
 
 
+def bucketed_twin(metric: str) -> str | None:
+    """queue_p95_ms -> queue_p95_bucketed_ms, where LevelSummary has such a field."""
+    twin = metric.removesuffix("_ms") + "_bucketed_ms"
+    return twin if metric.endswith("_ms") and twin in METRICS else None
+
+
 def check_level(slo: Slo, level: LevelSummary) -> str | None:
     """A human-readable breach line, or None if the level meets the objective."""
     where = f"level {level.stage_index} ({level.users} users)"
-    value = getattr(level, slo.metric)
+    name, value = slo.metric, getattr(level, slo.metric)
+    twin = bucketed_twin(name)
+    if value is None and twin is not None and getattr(level, twin) is not None:
+        name, value = twin, getattr(level, twin)  # vLLM: interpolated from histogram buckets
     if value is None:
         return f"SLO {slo} breached at {where}: {slo.metric} was not measured"
     if _OPERATORS[slo.op](float(value), slo.threshold):
         return None
-    return f"SLO {slo} breached at {where}: {slo.metric} = {float(value):g}"
+    return f"SLO {slo} breached at {where}: {name} = {float(value):g}"
 
 
 def evaluate(slos: Iterable[Slo], levels: Iterable[LevelSummary]) -> list[str]:

@@ -28,6 +28,9 @@ SAMPLE_METRICS: tuple[str, ...] = (
     "prefill_ms",
     "decode_ms",
     "network_client_ms",
+    "load_ms",  # Ollama: these three too
+    "server_ttft_ms",
+    "server_e2e_ms",
 )
 
 # N_out sources that are the server's own count (not the client's frame count)
@@ -105,6 +108,9 @@ class LevelSamples:
                 prefill_ms=breakdown.prefill_ms,
                 decode_ms=breakdown.decode_ms,
                 network_client_ms=breakdown.network_client_ms,
+                load_ms=breakdown.load_ms,
+                server_ttft_ms=breakdown.server_ttft_ms,
+                server_e2e_ms=breakdown.server_e2e_ms,
             )
         for name, value in single.items():
             if value is not None:

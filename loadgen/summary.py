@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from loadgen.breakdown import OLLAMA_SOURCE, ollama_fields
 from loadgen.diagnostics import Diagnostics
 from loadgen.errors import LoadgenError
 from loadgen.fingerprint import Fingerprint
@@ -61,6 +62,48 @@ class LevelSummary:
     decode_p50_ms: float | None = None
     network_client_p50_ms: float | None = None
     ttft_mean_ms: float | None = None  # what published tables usually quote as "TTFT"
+    # Where the TTFT went on the server (loadgen/breakdown.py, docs/engine-insight.md): from
+    # vLLM's /metrics at the window's bounds ("vllm_metrics": means exact, `_bucketed`
+    # percentiles interpolated from its histogram buckets) or Ollama's durations
+    # ("ollama_timings": all exact). "" and None: the server told nothing.
+    breakdown_source: str = ""
+    server_requests: int | None = None  # requests the server finished in the window
+    server_ttft_mean_ms: float | None = None
+    queue_mean_ms: float | None = None  # waiting for a slot
+    prefill_mean_ms: float | None = None
+    decode_mean_ms: float | None = None
+    load_mean_ms: float | None = None  # Ollama: loading the model
+    server_e2e_mean_ms: float | None = None
+    server_itl_mean_ms: float | None = None  # vLLM
+    client_overhead_ms: float | None = None  # ttft_mean_ms − server_ttft_mean_ms
+    server_ttft_p50_ms: float | None = None  # Ollama, exact
+    server_ttft_p95_ms: float | None = None
+    server_ttft_p99_ms: float | None = None
+    queue_p95_ms: float | None = None
+    queue_p99_ms: float | None = None
+    prefill_p95_ms: float | None = None
+    decode_p95_ms: float | None = None
+    server_e2e_p50_ms: float | None = None
+    server_e2e_p95_ms: float | None = None
+    server_ttft_p50_bucketed_ms: float | None = None  # vLLM, from buckets
+    server_ttft_p95_bucketed_ms: float | None = None
+    server_ttft_p99_bucketed_ms: float | None = None
+    queue_p50_bucketed_ms: float | None = None
+    queue_p95_bucketed_ms: float | None = None
+    queue_p99_bucketed_ms: float | None = None
+    prefill_p50_bucketed_ms: float | None = None
+    prefill_p95_bucketed_ms: float | None = None
+    decode_p50_bucketed_ms: float | None = None
+    decode_p95_bucketed_ms: float | None = None
+    server_e2e_p50_bucketed_ms: float | None = None
+    server_e2e_p95_bucketed_ms: float | None = None
+    server_itl_p50_bucketed_ms: float | None = None
+    server_itl_p99_bucketed_ms: float | None = None
+    preemptions: int | None = None  # vLLM: in the window
+    prefix_cache_hit_rate: float | None = None  # vLLM: cached ÷ queried prompt tokens, 0..1
+    kv_cache_usage_peak_ratio: float | None = None  # vLLM: the largest usage seen, 0..1
+    server_window_start_unix_ns: int | None = None  # when the bounding /metrics were scraped
+    server_window_end_unix_ns: int | None = None
     errors_by_type: dict[str, int] = field(default_factory=dict)
     error_samples: dict[str, str] = field(default_factory=dict)  # error type -> one detail
     n_out_sources: dict[str, int] = field(default_factory=dict)  # "usage" -> count, ...
@@ -87,12 +130,22 @@ class LevelSummary:
         return self.stage_index
 
 
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(LevelSummary))
+
+
 def summarize_samples(
     samples: LevelSamples, window_s: float, users: int, stage_index: int = 0
 ) -> LevelSummary:
-    """A LevelSummary from (possibly merged) samples of a window of `window_s` seconds."""
+    """A LevelSummary from (possibly merged) samples of a window of `window_s` seconds;
+    Ollama's durations, when its requests carried them, give the server-side breakdown."""
     if window_s <= 0:
         raise LoadgenError(f"level {stage_index} has an empty measurement window ({window_s} s)")
+    return with_server(_client_side(samples, window_s, users, stage_index), ollama_fields(samples))
+
+
+def _client_side(
+    samples: LevelSamples, window_s: float, users: int, stage_index: int
+) -> LevelSummary:
     p = samples.percentile
     ok = samples.requests - samples.errors
     return LevelSummary(
@@ -117,9 +170,6 @@ def summarize_samples(
         e2e_p50_ms=p("e2e_ms", 50),
         e2e_p95_ms=p("e2e_ms", 95),
         e2e_p99_ms=p("e2e_ms", 99),
-        queue_p50_ms=p("queue_ms", 50),
-        prefill_p50_ms=p("prefill_ms", 50),
-        decode_p50_ms=p("decode_ms", 50),
         network_client_p50_ms=p("network_client_ms", 50),
         ttft_mean_ms=samples.mean("ttft_ms"),
         errors_by_type=dict(sorted(samples.errors_by_type.items())),
@@ -128,6 +178,25 @@ def summarize_samples(
         token_checked_requests=samples.token_checked_requests,
         token_mismatch_requests=samples.token_mismatch_requests,
     )
+
+
+def client_overhead_ms(level: LevelSummary) -> float | None:
+    """Client TTFT mean − server TTFT mean: the network, HTTP and the API server in front of
+    the engine (for vLLM also tokenising the prompt and detokenising the first token)."""
+    client, server = level.ttft_mean_ms, level.server_ttft_mean_ms
+    return None if client is None or server is None else client - server
+
+
+def with_server(level: LevelSummary, fields: Mapping[str, Any]) -> LevelSummary:
+    """`level` with server-side `fields` (loadgen/breakdown.py) and its client share. A level
+    that has Ollama's exact breakdown keeps it: other fields only fill what it lacks."""
+    unknown = set(fields) - _FIELD_NAMES
+    if unknown:
+        raise ValueError(f"not LevelSummary fields: {sorted(unknown)}")
+    if level.breakdown_source == OLLAMA_SOURCE:
+        fields = {k: v for k, v in fields.items() if getattr(level, k) in (None, "")}
+    level = replace(level, **fields)
+    return replace(level, client_overhead_ms=client_overhead_ms(level))
 
 
 def summarize_level(samples: LevelSamples, level: Level) -> LevelSummary | None:

@@ -36,6 +36,18 @@ _RESOURCE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("RSS peak GB", "engine_rss_peak_bytes", ".2f"),
 )
 _BYTES_PER_GB = 1e9
+# Shown only when the server told where the TTFT went (loadgen/breakdown.py): means, exact
+# for vLLM's /metrics and Ollama's durations alike.
+_BREAKDOWN_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("server TTFT ms", "server_ttft_mean_ms", ".1f"),
+    ("queue ms", "queue_mean_ms", ".1f"),
+    ("prefill ms", "prefill_mean_ms", ".1f"),
+    ("client ms", "client_overhead_ms", ".1f"),
+)
+BREAKDOWN_LEGEND = (
+    "TTFT breakdown, means: server TTFT ≈ queue + prefill on the server; client = TTFT mean −"
+    " server TTFT mean (network, HTTP, API server); see docs/engine-insight.md"
+)
 
 
 def _cell(value: Any, fmt: str) -> str:
@@ -46,7 +58,12 @@ def _columns(levels: Iterable[LevelSummary]) -> tuple[tuple[str, str, str], ...]
     measured = {
         name for lv in levels for _, name, _ in _RESOURCE_COLUMNS if getattr(lv, name) is not None
     }
-    return _COLUMNS + tuple(c for c in _RESOURCE_COLUMNS if c[1] in measured)
+    breakdown = _BREAKDOWN_COLUMNS if _has_breakdown(levels) else ()
+    return _COLUMNS + breakdown + tuple(c for c in _RESOURCE_COLUMNS if c[1] in measured)
+
+
+def _has_breakdown(levels: Iterable[LevelSummary]) -> bool:
+    return any(lv.server_ttft_mean_ms is not None for lv in levels)
 
 
 def _value(level: LevelSummary, name: str) -> Any:
@@ -65,7 +82,8 @@ def _header(header: str, max_error_rate: float | None) -> str:
 def format_table(summary: RunSummary, max_error_rate: float | None = None) -> str:
     """A plain-text table, one row per level, right-aligned; '-' where a value is undefined.
 
-    VRAM and engine RSS columns appear when a sidecar measured them; with `max_error_rate`
+    The TTFT breakdown's columns appear when the server told it, VRAM and engine RSS columns
+    when a sidecar measured them; with `max_error_rate`
     (below 1) the error column's header shows the gate, e.g. 'error % <=5'."""
     columns = _columns(summary.levels)
     rows = [[_header(header, max_error_rate) for header, _, _ in columns]]
@@ -79,7 +97,9 @@ def format_table(summary: RunSummary, max_error_rate: float | None = None) -> st
         ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines + unsteady_lines(summary.levels) + token_count_lines(summary.levels))
+    legend = [BREAKDOWN_LEGEND] if _has_breakdown(summary.levels) else []
+    under = unsteady_lines(summary.levels) + token_count_lines(summary.levels)
+    return "\n".join(lines + legend + under)
 
 
 def _steady_cell(level: LevelSummary) -> str:

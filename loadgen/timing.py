@@ -69,6 +69,16 @@ class OllamaBreakdown:
     decode_ms: float  # eval_duration
     network_client_ms: float  # client-measured (t_end − t_send) − total_duration
 
+    @property
+    def server_ttft_ms(self) -> float:
+        """Until the first token: queue + load + prefill (total − eval)."""
+        return self.queue_ms + self.load_ms + self.prefill_ms
+
+    @property
+    def server_e2e_ms(self) -> float:
+        """total_duration: queue + load + prefill + decode."""
+        return self.server_ttft_ms + self.decode_ms
+
 
 def ollama_breakdown_ms(record: RequestRecord) -> OllamaBreakdown | None:
     """Split an Ollama request's time into queue, load, prefill, decode and network+client.

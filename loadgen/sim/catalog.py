@@ -145,8 +145,10 @@ def add_catalog_routes(app: web.Application, state: SimState) -> None:
     async def root(_: web.Request) -> web.Response:
         return web.Response(text="Ollama is running")
 
-    async def metrics(_: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
         text = render(state.engine, state.book, state.listed_models[0])
+        agent = request.headers.get("User-Agent", "")
+        state.truth.scraped(time.perf_counter_ns(), time.time_ns(), agent)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def show(request: web.Request) -> web.Response:

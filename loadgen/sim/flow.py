@@ -19,6 +19,7 @@ from loadgen.records import Api
 from loadgen.sim.bodies import BadRequest, Kind, SimRequest, output_plan, parse_ollama, parse_openai
 from loadgen.sim.engine import Sequence
 from loadgen.sim.faults import BEFORE_STREAM, RETRY_AFTER_FAULTS, Fault
+from loadgen.sim.metrics import observe_finished
 from loadgen.sim.ollama_wire import OllamaFormat, ollama_error
 from loadgen.sim.openai_wire import OpenAIFormat, openai_error
 from loadgen.sim.outcome import Outcome
@@ -85,6 +86,8 @@ class Job:
         if self.sent == 0 and n_tokens > 0:
             self.row.first_token_mono_ns = now
             self.state.book.ttft.observe((now - self.row.arrival_mono_ns) / 1e9)
+        elif n_tokens > 0 and self.row.last_token_mono_ns is not None:
+            self.state.book.itl.observe((now - self.row.last_token_mono_ns) / 1e9)
         self.row.last_token_mono_ns = now
         self.sent += n_tokens
         self.row.tokens_out = self.sent
@@ -176,6 +179,7 @@ async def _handle(
             row.admitted_mono_ns = job.seq.admitted_ns
             row.queue_wait_ns = job.seq.admitted_ns - job.submit_ns
             state.book.queue.observe(row.queue_wait_ns / 1e9)
+        observe_finished(state.book, row, job.seq, time.perf_counter_ns())
 
 
 def error_response(

@@ -5,55 +5,22 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from loadgen.sim.engine import Engine
+from loadgen.sim.engine import Engine, Sequence
+from loadgen.sim.truth import TruthRow
 
-# vLLM's own bucket edges (seconds) for these two histograms.
+# vLLM's own bucket edges (seconds), from vllm/v1/metrics/buckets.py (vLLM 0.32).
 TTFT_BUCKETS_S = (
-    0.001,
-    0.005,
-    0.01,
-    0.02,
-    0.04,
-    0.06,
-    0.08,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    1.0,
-    2.5,
-    5.0,
-    7.5,
-    10.0,
-    20.0,
-    40.0,
-    80.0,
-    160.0,
-    640.0,
-    2560.0,
+    *(0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5),
+    *(10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0),
 )
-QUEUE_BUCKETS_S = (
-    0.3,
-    0.5,
-    0.8,
-    1.0,
-    1.5,
-    2.0,
-    2.5,
-    5.0,
-    10.0,
-    15.0,
-    20.0,
-    30.0,
-    40.0,
-    50.0,
-    60.0,
-    120.0,
-    240.0,
-    480.0,
-    960.0,
-    1920.0,
-    7680.0,
+# queue, prefill, decode and E2E share these
+REQUEST_LATENCY_BUCKETS_S = (
+    *(0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0),
+    *(120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0),
+)
+ITL_BUCKETS_S = (
+    *(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5),
+    *(10.0, 20.0, 40.0, 80.0),
 )
 
 
@@ -92,9 +59,29 @@ class MetricsBook:
     """Histograms and counters the handlers feed; gauges are read from the engine."""
 
     ttft: Histogram = field(default_factory=lambda: Histogram(TTFT_BUCKETS_S))
-    queue: Histogram = field(default_factory=lambda: Histogram(QUEUE_BUCKETS_S))
+    queue: Histogram = field(default_factory=lambda: Histogram(REQUEST_LATENCY_BUCKETS_S))
+    prefill: Histogram = field(default_factory=lambda: Histogram(REQUEST_LATENCY_BUCKETS_S))
+    decode: Histogram = field(default_factory=lambda: Histogram(REQUEST_LATENCY_BUCKETS_S))
+    e2e: Histogram = field(default_factory=lambda: Histogram(REQUEST_LATENCY_BUCKETS_S))
+    itl: Histogram = field(default_factory=lambda: Histogram(ITL_BUCKETS_S))
     requests_ok: int = 0
     requests_failed: int = 0
+
+
+def observe_finished(book: MetricsBook, row: TruthRow, seq: Sequence, now_ns: int) -> None:
+    """vLLM's per-request histograms, observed as it does when a request finishes: prefill
+    (scheduled -> first token), decode (first -> last token) and E2E (arrival -> now), on the
+    truth row too. A request that never produced a token is not observed."""
+    if seq.admitted_ns is None or seq.first_token_ns is None:
+        return
+    last = seq.last_token_ns or seq.first_token_ns
+    row.prefill_ns = seq.first_token_ns - seq.admitted_ns
+    row.decode_ns = last - seq.first_token_ns
+    row.e2e_ns = now_ns - row.arrival_mono_ns
+    row.finished_mono_ns = now_ns
+    book.prefill.observe(row.prefill_ns / 1e9)
+    book.decode.observe(row.decode_ns / 1e9)
+    book.e2e.observe(row.e2e_ns / 1e9)
 
 
 def _scalars(engine: Engine) -> list[tuple[str, str, str, float]]:
@@ -150,8 +137,28 @@ def render(engine: Engine, book: MetricsBook, model: str) -> str:
         ),
         (
             "vllm:request_queue_time_seconds",
-            "Histogram of time spent in WAITING phase.",
+            "Histogram of time spent in WAITING phase for request.",
             book.queue,
+        ),
+        (
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request.",
+            book.prefill,
+        ),
+        (
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request.",
+            book.decode,
+        ),
+        (
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            book.e2e,
+        ),
+        (
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            book.itl,
         ),
     )
     for name, doc, hist in histograms:

@@ -264,5 +264,7 @@ def test_every_numeric_level_summary_field_is_declared() -> None:
     }
     window = {"window_start_unix_ns", "window_end_unix_ns"}  # the point's time and window_s
     window.add("steady_start_unix_ns")  # an llm_event annotation (level_steady), not a field
+    # when the /metrics scrapes that bound the server-side breakdown were taken: summary.json
+    window |= {"server_window_start_unix_ns", "server_window_end_unix_ns"}
     assert numeric - window <= set(schema.LLM_STAGE.fields)
     assert not window & set(schema.LLM_STAGE.fields)

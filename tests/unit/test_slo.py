@@ -77,3 +77,19 @@ def test_unmeasured_metric_is_a_breach() -> None:
         "SLO ttft_sched_p95_ms<=100 breached at level 0 (5 users): "
         "ttft_sched_p95_ms was not measured"
     ]
+
+
+def test_server_percentiles_read_vllm_buckets_where_ollama_gave_none() -> None:
+    ollama = _level(0, 4, queue_p95_ms=250.0, queue_p95_bucketed_ms=None)
+    vllm = _level(1, 8, queue_p95_ms=None, queue_p95_bucketed_ms=640.0)
+    unknown = _level(2, 16)
+    slo = parse_slo("queue_p95_ms<=300")
+    assert evaluate([slo], [ollama, vllm, unknown]) == [
+        "SLO queue_p95_ms<=300 breached at level 1 (8 users): queue_p95_bucketed_ms = 640",
+        "SLO queue_p95_ms<=300 breached at level 2 (16 users): queue_p95_ms was not measured",
+    ]
+    assert evaluate([parse_slo("server_ttft_p95_bucketed_ms<=1")], [vllm]) == [
+        "SLO server_ttft_p95_bucketed_ms<=1 breached at level 1 (8 users): "
+        "server_ttft_p95_bucketed_ms was not measured"
+    ]
+    assert evaluate([parse_slo("queue_mean_ms<=5")], [_level(0, 1, queue_mean_ms=4.5)]) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -11,7 +12,14 @@ from loadgen.errors import LoadgenError
 from loadgen.levels import Level, samples_in_window
 from loadgen.records import OllamaTimings, RequestRecord
 from loadgen.stats import LevelSamples
-from loadgen.summary import LevelSummary, RunMeta, RunSummary, summarize_level, summarize_samples
+from loadgen.summary import (
+    LevelSummary,
+    RunMeta,
+    RunSummary,
+    summarize_level,
+    summarize_samples,
+    with_server,
+)
 from loadgen.summary_table import format_table
 from tests.unit.test_timing import MS, record
 
@@ -127,3 +135,18 @@ def test_format_table() -> None:
     assert lines[1].split()[:6] == ["4", "5", "1", "20.0", "0.40", "4.0"]  # error % beside
     assert lines[2].split()[:6] == ["8", "1", "0", "0.0", "0.10", "1.0"]
     assert len({len(line) for line in lines}) == 1  # aligned
+
+
+def test_format_table_shows_the_ttft_breakdown_only_with_server_data() -> None:
+    run = _run()
+    assert "queue ms" not in format_table(run)
+    server = {"server_ttft_mean_ms": 250.0, "queue_mean_ms": 180.0, "prefill_mean_ms": 60.5}
+    levels = (with_server(run.levels[0], server), run.levels[1])
+    lines = format_table(dataclasses.replace(run, levels=levels)).splitlines()
+    ends = {m.group(): m.end() for m in re.finditer(r"\S+(?: \S+)*", lines[0])}  # right-aligned
+    cells = {name: lines[1][:end].split()[-1] for name, end in ends.items()}
+    assert cells["server TTFT ms"] == "250.0" and cells["queue ms"] == "180.0"
+    assert cells["prefill ms"] == "60.5"
+    assert cells["client ms"] == f"{run.levels[0].ttft_mean_ms - 250.0:.1f}"  # type: ignore[operator]
+    assert lines[2].split()[-4:] == ["-", "-", "-", "-"]  # the other level: no server data
+    assert lines[3].startswith("TTFT breakdown, means:")
