@@ -29,7 +29,11 @@ def render(build: Callable[[], dash_b.Dashboard]) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(json.dumps(build().build(), cls=JSONEncoder))
     for number, panel in enumerate(data.get("panels", []), start=1):
         panel["id"] = number  # stable ids: links and repeats refer to panels by id
-    queries = {"Run events": live.event_query(), scaling.PROBES_ANNOTATION: scaling.probe_query()}
+    queries = {
+        "Run events": live.event_query(),
+        scaling.PROBES_ANNOTATION: scaling.probe_query(),
+        scaling.TRAPS_ANNOTATION: scaling.traps_query(),
+    }
     for annotation in data.get("annotations", {}).get("list", []):
         if annotation.get("name") in queries:
             query = queries[annotation["name"]]

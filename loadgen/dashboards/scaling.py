@@ -13,10 +13,12 @@ from grafana_foundation_sdk.models import dashboard as dash_m
 from loadgen.capacity import PROBE_EVENT
 from loadgen.dashboards import panels as p
 from loadgen.dashboards.influxql import RUN_VAR, field, select, tag, tag_values
+from loadgen.diagnostics import FINDING_EVENT, RELOAD_EVENT
 from loadgen.schema import LLM_EVENT, LLM_STAGE
 
 SCALING_UID = "loadgen-scaling"
 PROBES_ANNOTATION = "Capacity probes"  # `loadgen capacity`: each judged probe
+TRAPS_ANNOTATION = "Capacity traps"  # Ollama's (loadgen/diagnostics.py): findings and reloads
 COMPARISON_UID = "loadgen-comparison"
 BASELINE_VAR = "baseline"
 _ST = LLM_STAGE
@@ -87,9 +89,25 @@ def probe_query() -> str:
     return select(LLM_EVENT, [field(LLM_EVENT, "text"), '"kind"'], is_probe, narrow=False)
 
 
+def traps_annotation() -> dash_b.AnnotationQuery:
+    return (
+        dash_b.AnnotationQuery()
+        .name(TRAPS_ANNOTATION)
+        .datasource(p.DATASOURCE)
+        .enable(True)
+        .icon_color("rgba(255, 152, 48, 1)")
+    )
+
+
+def traps_query() -> str:
+    """The run's diagnostics at its end (refusals, slots, offload) and each model reload."""
+    kinds = f"{tag(LLM_EVENT, 'kind')} =~ /^({FINDING_EVENT}|{RELOAD_EVENT})$/"
+    return select(LLM_EVENT, [field(LLM_EVENT, "text"), '"kind"'], kinds, narrow=False)
+
+
 def build_scaling() -> dash_b.Dashboard:
     board = _board("loadgen: scaling curves", SCALING_UID, include_baseline=False)
-    board = board.annotation(probe_annotation())
+    board = board.annotation(probe_annotation()).annotation(traps_annotation())
     for title, names, unit in CURVES:
         board = board.with_panel(p.xy_panel(title, stage_query(names), "users", unit))
     units = {"vram_peak_bytes": "decbytes", "error_rate": "percentunit", "req_s": "reqps"}

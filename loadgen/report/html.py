@@ -23,6 +23,7 @@ figure.chart { margin: 0; width: 640px; }
 figure.chart svg { width: 100%; height: auto; }
 caption { text-align: left; font-weight: bold; padding-bottom: 4px; }
 section.capacity pre { font-size: 13px; background: #f7f7f7; padding: 8px; }
+ul.diagnostics li { margin: 4px 0; }
 """
 
 
@@ -45,6 +46,16 @@ def answer_html(label: str, text: str) -> str:
     return f'<section class="capacity">{head}<pre>{html.escape(text)}</pre></section>'
 
 
+def diagnostics_html(findings: Sequence[tuple[str, str]]) -> list[str]:
+    """Ollama's capacity traps, one list item per finding (run label, text); none: nothing."""
+    if not findings:
+        return []
+    items = "".join(
+        f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in findings
+    )
+    return ["<h2>Diagnostics</h2>", f'<ul class="diagnostics">{items}</ul>']
+
+
 def render_page(
     title: str,
     tables: Sequence[Table],
@@ -52,10 +63,12 @@ def render_page(
     notes: Sequence[str],
     answers: Sequence[tuple[str, str]] = (),
     header: Table | None = None,
+    diagnostics: Sequence[tuple[str, str]] = (),
 ) -> str:
     """`charts` are (title, inline svg) pairs; `notes` are short lines shown under the title;
     `answers` are (run label, text) of each capacity search, shown first; `header` (the runs'
-    fingerprint) right under the notes."""
+    fingerprint) right under the notes; `diagnostics` are (run label, finding) of every run's
+    capacity traps, listed next."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -63,6 +76,7 @@ def render_page(
         f"<h1>{html.escape(title)}</h1>",
         *(f"<p>{html.escape(n)}</p>" for n in notes),
         *([table_html(header)] if header is not None else []),
+        *diagnostics_html(diagnostics),
         *(["<h2>Capacity</h2>"] if answers else []),
         *(answer_html(label, text) for label, text in answers),
         "<h2>Per-level results</h2>",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from loadgen.capacity import CapacityReport
+from loadgen.diagnostics import Diagnostics
 from loadgen.errors import LoadgenError
 from loadgen.fingerprint import Fingerprint
 from loadgen.levels import ResourceSeries
@@ -45,6 +46,7 @@ class RunData:
     first_send_unix_ns: int | None = None  # the zero of `ttft_points`
     capacity: CapacityReport | None = None  # `loadgen capacity`: its search (summary.json)
     fingerprint: Fingerprint | None = None  # meta.json's (loadgen/fingerprint.py)
+    diagnostics: Diagnostics | None = None  # Ollama's capacity traps (summary.json)
 
 
 def load_run(path: str | Path) -> RunData:
@@ -70,6 +72,7 @@ def load_run(path: str | Path) -> RunData:
         first_send_unix_ns=min((r.wall_send_unix_ns for r in records), default=None),
         capacity=None if summary.capacity is None else CapacityReport.from_dict(summary.capacity),
         fingerprint=meta.fingerprint,
+        diagnostics=summary.diagnostics,
     )
 
 

@@ -57,10 +57,28 @@ def write_report(runs: Sequence[RunData], out_dir: str | Path, title: str) -> Re
         pngs.append(path)
     svgs = [(c.title, svg_text(c)) for c in charts]
     notes, header = _notes(runs), fingerprint_table(runs)
-    page = render_page(title, report_tables(runs), svgs, notes, capacity_answers(runs), header)
+    page = render_page(
+        title,
+        report_tables(runs),
+        svgs,
+        notes,
+        capacity_answers(runs),
+        header,
+        diagnostics=diagnostic_findings(runs),
+    )
     html_path = out / HTML_FILE
     _write(html_path, page.encode("utf-8"))
     return ReportFiles(html_path, tuple(pngs))
+
+
+def diagnostic_findings(runs: Sequence[RunData]) -> list[tuple[str, str]]:
+    """(label, text) of every finding of every run's diagnostics (loadgen/diagnostics.py)."""
+    return [
+        (run.label, finding.text)
+        for run in runs
+        if run.diagnostics is not None
+        for finding in run.diagnostics.findings
+    ]
 
 
 def capacity_answers(runs: Sequence[RunData]) -> list[tuple[str, str]]:

@@ -18,7 +18,8 @@ import pytest
 
 from loadgen.capacity import PROBE_EVENT
 from loadgen.dashboards.build import BUILDERS, DASHBOARD_DIR
-from loadgen.dashboards.scaling import PROBES_ANNOTATION
+from loadgen.dashboards.scaling import PROBES_ANNOTATION, TRAPS_ANNOTATION
+from loadgen.diagnostics import FINDING_EVENT
 from loadgen.results import read_summary
 from tests.fixtures.capacity import run_short_search
 from tests.fixtures.influx import Influxd
@@ -34,7 +35,8 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
     server, db = influxd_shared, influxd_shared.create_db()
     tmp = tmp_path_factory.mktemp("dash")
     port = free_port()
-    sim = loadgen_cmd("sim", "--profile", "fast", "--port", str(port), "--faults", "http500=0.05")
+    faults = "http500=0.05,busy503=0.05"  # errors, and refusals for the capacity traps
+    sim = loadgen_cmd("sim", "--profile", "fast", "--port", str(port), "--faults", faults)
     url = f"http://127.0.0.1:{port}"
     influx = ["--influx-url", server.url, "--influx-flavour", "v1", "--influx-db", db]
     swarm_args = ["--host", url, "--users", "1,3", "--step-time", "4s", "--warmup", "1s"]
@@ -151,3 +153,12 @@ def test_probe_annotation_shows_each_probe_of_a_capacity_run(filled: dict[str, A
     assert [(row["run_id"], row["capacity"], row["probes"]) for row in capacity] == [
         (filled["capacity_run_id"], 4, 3)
     ]
+
+
+def test_traps_annotation_shows_the_runs_refusals(filled: dict[str, Any]) -> None:
+    server: Influxd = filled["server"]
+    board = json.loads((DASHBOARD_DIR / "scaling-curves.json").read_text())
+    (annotation,) = [a for a in board["annotations"]["list"] if a["name"] == TRAPS_ANNOTATION]
+    rows = server.rows(filled["db"], substitute(annotation["query"], filled))
+    assert [row["kind"] for row in rows] == [FINDING_EVENT]
+    assert "requests refused as busy (HTTP 503, queue full)" in rows[0]["text"]

@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import html
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from loadgen.diagnostics import RELOAD_LOAD_MS, is_refused
 from loadgen.records import RequestRecord
 from loadgen.slots import QUEUE_SHARE
+from tests.fixtures.net import loadgen_cmd
 from tests.fixtures.ollama_traps import SLOTS, VRAM_FRACTION, write_profile
 from tests.fixtures.sim import start_sim
 from tests.fixtures.swarm import SwarmRun, run_swarm
@@ -62,3 +68,32 @@ def test_summary_counts_match_the_records(run: SwarmRun) -> None:
         "model_reload",
         "cpu_offload",
     ]
+
+
+def test_report_lists_each_finding(run: SwarmRun, tmp_path: Path) -> None:
+    """`loadgen report` lists the findings; the DOM a real Chromium builds holds them."""
+    out = tmp_path / "report"
+    done = subprocess.run(
+        loadgen_cmd("report", str(run.results), "--out", str(out)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    diagnostics = run.summary().diagnostics
+    assert diagnostics is not None
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (scripts/test.sh installs it)")
+    flags = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run")
+    profile = f"--user-data-dir={tmp_path / 'chromium-profile'}"
+    dom = subprocess.run(
+        [chromium, *flags, profile, "--dump-dom", (out / "report.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    (listed,) = re.findall(r'<ul class="diagnostics">(.*?)</ul>', dom, flags=re.S)
+    items = re.findall(r"<li>(.*?)</li>", listed, flags=re.S)
+    texts = [html.unescape(re.sub(r"<[^>]+>", "", item)).split(": ", 1)[1] for item in items]
+    assert texts == [finding.text for finding in diagnostics.findings]
