@@ -29,6 +29,7 @@ from loadgen.swarm import events, finalize, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector
 from loadgen.swarm.progress import format_progress, progress_mode
 from loadgen.swarm.run_stop import RunStop
+from loadgen.swarm.server_scrape import ServerScrape
 from loadgen.swarm.session import Session
 from loadgen.swarm.settling import Settling
 from loadgen.swarm.traps import TrapWatch, annotate
@@ -69,6 +70,7 @@ class Conductor:
         self.run_stop = RunStop(environment)
         self.before_summary: Any = lambda: None  # a master: collect the workers' last records
         self.settling = Settling(collector, self._sidecar, environment.parsed_options)
+        self.server = ServerScrape(session.context.target, environment.parsed_options.interval)
 
     def install(self, web_ui: Any) -> None:
         ev = self.environment.events
@@ -123,6 +125,7 @@ class Conductor:
         phase_ns = int(ramp.phase_s * 1e9) if ramp is not None else 0
         ramp_s = ramp.ramp_s if ramp is not None else 0.0
         tracker.ramp_done(int(user_count), time.time_ns() + phase_ns, ramp_s)
+        self.server.follow(tracker.current)
 
     def _ramp_of(self, level: Level | None) -> LevelRamp | None:
         """The ramp the shape started `level` with (None without a shape: the web UI's)."""
@@ -156,6 +159,7 @@ class Conductor:
         now = time.time_ns()
         for greenlet in self._greenlets:
             greenlet.kill(block=False)
+        self.server.stop()
         if self._sigterm is not None:  # Locust's own handler takes over from here
             self._sigterm.cancel()
             self._sigterm = None
@@ -285,6 +289,7 @@ class Conductor:
         text = f"level {level.index}: {level.users} users"
         end = level.end_unix_ns or time.time_ns()
         events.llm_event.fire(kind="stage_end", text=text, wall_unix_ns=end)
+        self.server.level_ended()
         gevent.spawn_later(STAGE_GRACE_S, self._emit_level, level.index)
 
     def _emit_level(self, index: int) -> None:
@@ -294,7 +299,11 @@ class Conductor:
         self._settle(index)
         levels = self.collector.tracker.levels
         series = ResourceSeries.of(self._sidecar.read())
-        summary = finalize.level_summary(self.collector.records, levels[index], levels, series)
+        self.server.wait()
+        server = self.server.fields(levels[index])
+        summary = finalize.level_summary(
+            self.collector.records, levels[index], levels, series, server
+        )
         if summary is None or summary.window_start_unix_ns is None:
             return
         self._summaries[index] = summary

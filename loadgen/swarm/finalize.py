@@ -20,6 +20,7 @@ from loadgen.summary import (
     RunSummary,
     summarize_level,
     with_resources,
+    with_server,
 )
 from loadgen.swarm.context import RunContext
 from loadgen.unreachable import with_unreachable
@@ -30,9 +31,13 @@ def level_summary(
     level: Level,
     levels: Sequence[Level],
     series: ResourceSeries,
+    server: Mapping[str, Any] | None = None,
 ) -> LevelSummary | None:
-    """The level's summary, with its resource columns; None if it never had a window."""
+    """The level's summary, with its resource columns and the `server`-side breakdown of its
+    window (loadgen/breakdown.py); None if it never had a window."""
     summary = summarize_level(samples_in_window(records, level), level)
+    if summary is not None and server:
+        summary = with_server(summary, server)
     first = first_window(levels)
     if summary is None or first is None:
         return summary
