@@ -1,0 +1,239 @@
+"""loadgen beside its peers (vllm bench serve, guidellm) against one simulator and its truth.
+
+    python bench/peers.py [--scenarios fast:16,fast:128,paced:64,paced:256,paced:512]
+                          [--clients loadgen,vllm,guidellm] [--output-tokens 256] [--rounds 2]
+
+For each scenario (simulator profile : concurrent streams), each client in turn runs the same
+bounded closed-loop load against a fresh `loadgen sim --truth`: the same streams, prompt and
+output tokens (ignore_eos) and number of requests. Prints per client the CPU of its whole
+process tree per 1,000 output tokens over the load window (its first request's arrival to its
+last request's end, from the truth file), the ratio to vllm bench's, and, joined request by
+request with the truth, its TTFT error and its read lag (p50/p99). docs/performance.md has the
+method and the latest table. A client that is not installed is skipped with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.peers_clients import CLIENTS, Client, Load  # noqa: E402
+from bench.peers_join import Figures, Row, figures, join_by_id, tree_total  # noqa: E402
+from loadgen.sim.child import sim_child, stop_group  # noqa: E402
+
+DEFAULT_SCENARIOS = "fast:16,fast:128,paced:64,paced:256,paced:512"
+SAMPLE_S = 0.02  # CPU of the known pids
+TREE_S = 0.5  # look for new children
+
+
+class TreeCpu:
+    """Samples the cumulative CPU (user + system) of a process and all its descendants, as
+    (perf_counter_ns, CPU s) pairs; a child that exits keeps its last reading."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.samples: list[tuple[int, float]] = []
+        self._procs: dict[int, psutil.Process] = {pid: self.root}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> TreeCpu:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        next_tree = 0.0
+        while True:
+            now = time.perf_counter()
+            if now >= next_tree:
+                self._find_children()
+                next_tree = now + TREE_S
+            self.samples.append((time.perf_counter_ns(), tree_total(self._last, self._read())))
+            if self._stop.wait(SAMPLE_S):
+                self.samples.append((time.perf_counter_ns(), tree_total(self._last, [])))
+                return
+
+    def _find_children(self) -> None:
+        try:
+            for child in self.root.children(recursive=True):
+                self._procs.setdefault(child.pid, child)
+        except psutil.Error:
+            pass
+
+    def _read(self) -> list[tuple[int, float]]:
+        readings = []
+        for pid, proc in list(self._procs.items()):
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                del self._procs[pid]
+                continue
+            readings.append((pid, t.user + t.system))
+        return readings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One client's run: its figures, or why there are none."""
+
+    figures: Figures | None
+    note: str = ""
+
+
+def run_client(client: Client, profile_args: list[str], load: Load, work: Path) -> Outcome:
+    """One client against a fresh simulator; the truth joined to its records."""
+    work.mkdir(parents=True)
+    truth = work / "truth.jsonl"
+    log = work / "client.log"
+    with sim_child(*profile_args, "--truth", str(truth)) as sim:
+        cmd, env = client.command(sim.url, load, work)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **env}  # this checkout's loadgen
+        wall_minus_mono_ns = time.time_ns() - time.perf_counter_ns()
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True, cwd=work,
+            )  # fmt: skip
+            cpu = TreeCpu(proc.pid).start()
+            try:
+                proc.wait(load.timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+            finally:
+                cpu.stop()
+                stop_group(proc, grace_s=5)
+    rows: list[Row] = [json.loads(x) for x in truth.read_text().splitlines() if x.strip()]
+    seen = client.read(work, wall_minus_mono_ns)
+    if not rows or not seen:
+        last = log.read_text().strip().splitlines()[-1:] if log.is_file() else []
+        return Outcome(None, f"no requests joined (exit {proc.returncode}; {''.join(last)[:120]})")
+    pairs = join_by_id(seen, rows)
+    return Outcome(figures(rows, pairs, cpu.samples))
+
+
+def _pair(value: tuple[float, float] | None) -> str:
+    return f"{value[0]:7.1f} {value[1]:7.1f}" if value else f"{'-':>7} {'-':>7}"
+
+
+def print_scenario(name: str, load: Load, outcomes: dict[str, Outcome]) -> None:
+    print(f"\n{name}: {load.streams} streams, {load.requests} requests of "
+          f"{load.input_tokens}->{load.output_tokens} tokens (ignore_eos)")  # fmt: skip
+    base = outcomes.get("vllm")
+    base_cost = base.figures.cpu_ms_per_1k_tokens if base and base.figures else None
+    head = ("client", "reqs", "joined", "tokens", "win s", "CPU s", "ms/1k tok", "x vllm")
+    print("{:24} {:>5} {:>6} {:>7} {:>6} {:>6} {:>9} {:>6}".format(*head), end="")
+    print("  TTFT err p50/p99 ms  read lag p50/p99 ms")
+    for key, outcome in outcomes.items():
+        label = CLIENTS[key].name
+        f = outcome.figures
+        if f is None:
+            print(f"{label:24} skipped: {outcome.note}")
+            continue
+        cost = f.cpu_ms_per_1k_tokens
+        ratio = f"{cost / base_cost:6.2f}" if base_cost else f"{'-':>6}"
+        print(f"{label:24} {f.requests:5d} {f.joined:6d} {f.tokens:7d} {f.window_s:6.1f} "
+              f"{f.cpu_s:6.2f} {cost:9.1f} {ratio}  {_pair(f.ttft_err_ms)}      "
+              f"{_pair(f.read_lag_ms)}")  # fmt: skip
+
+
+def scenario_load(streams: int, args: argparse.Namespace) -> Load:
+    requests = max(args.rounds * streams, args.min_requests)
+    return Load(streams, requests, args.input_tokens, args.output_tokens, args.timeout_s)
+
+
+def machine_line() -> str:
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), "unknown CPU")  # fmt: skip
+    load1, load5, _ = os.getloadavg()
+    return f"{os.cpu_count()} cores, {model}; load average {load1:.2f} (1 min), {load5:.2f} (5 min)"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    doc = (__doc__ or "").splitlines()[0]
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument(
+        "--scenarios",
+        default=DEFAULT_SCENARIOS,
+        help="profile:streams, comma-separated [%(default)s]",
+    )
+    parser.add_argument(
+        "--clients",
+        default="loadgen,vllm,guidellm",
+        help="of " + ",".join(CLIENTS) + " [%(default)s]",
+    )
+    parser.add_argument(
+        "--paced-tok-s",
+        type=float,
+        default=71.0,
+        help="the paced profile's rate per stream [%(default)s]",
+    )
+    parser.add_argument("--input-tokens", type=int, default=128)
+    parser.add_argument("--output-tokens", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=2, help="requests per stream [%(default)s]")
+    parser.add_argument(
+        "--min-requests",
+        type=int,
+        default=256,
+        help="at least this many requests per client [%(default)s]",
+    )
+    parser.add_argument(
+        "--timeout-s",
+        type=float,
+        default=180.0,
+        help="the longest one client may run (start-up included) [%(default)s]",
+    )
+    parser.add_argument("--keep", type=Path, help="keep every run's files under this folder")
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    keys = [k.strip() for k in args.clients.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in CLIENTS]
+    scenarios = [s.strip().split(":") for s in args.scenarios.split(",") if s.strip()]
+    if unknown or any(len(s) != 2 or not s[1].isdigit() or int(s[1]) < 1 for s in scenarios):
+        print(f"peers: bad --clients or --scenarios ({args.clients}; {args.scenarios})")
+        return 2
+    print(f"peers: {machine_line()}")
+    missing = {k: why for k in keys if (why := CLIENTS[k].missing()) is not None}
+    for key, why in missing.items():
+        print(f"peers: {CLIENTS[key].name} skipped: {why}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.keep or Path(tmp)
+        for profile, streams in scenarios:
+            load = scenario_load(int(streams), args)
+            sim_args = ["--profile", profile]
+            if profile == "paced":
+                sim_args += ["--stream-tok-s", f"{args.paced_tok_s:g}"]
+            outcomes = {
+                k: run_client(CLIENTS[k], sim_args, load, base / f"{profile}-{streams}-{k}")
+                for k in keys
+                if k not in missing
+            }
+            print_scenario(f"{profile}:{streams}", load, outcomes)
+    print(f"\npeers: {time.monotonic() - started:.0f} s; after: {machine_line()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
