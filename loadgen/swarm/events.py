@@ -50,7 +50,8 @@ llm_stage = EventHook()
 
 llm_event = EventHook()
 """Annotations on the master/local runner: run_start, run_end, stage_start, stage_end, and
-worker_lost / generator_saturated (docs/scale-out.md).
+worker_lost / generator_saturated (docs/scale-out.md), diagnostic / model_reload (Ollama's
+capacity traps, docs/engine-insight.md).
 
 :param kind: one of the kinds above
 :param text: a short human-readable description
