@@ -18,9 +18,11 @@ A level without queueing says only that there are at least that many slots.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from loadgen.breakdown import OLLAMA_SOURCE
 
 if TYPE_CHECKING:  # loadgen.summary holds the diagnostics, which hold a SlotEstimate
     from loadgen.summary import LevelSummary
@@ -61,24 +63,17 @@ class SlotEstimate:
         return f"≈ {self.slots} parallel slots (from {how} at {users} users)"
 
 
-@dataclass(frozen=True, slots=True)
-class ServerMeans:
-    """One level's means of Ollama's durations (ms)."""
-
-    queue_ms: float  # total − load − prompt_eval − eval
-    slot_ms: float  # prompt_eval + eval
-
-
-def level_loads(
-    levels: Sequence[LevelSummary], server: Mapping[int, ServerMeans] | None = None
-) -> list[LevelLoad]:
-    """The closed-loop levels as LevelLoads; `server` holds Ollama's means by level index."""
+def level_loads(levels: Sequence[LevelSummary]) -> list[LevelLoad]:
+    """The closed-loop levels as LevelLoads, with Ollama's queue and slot means when the level
+    has its breakdown (loadgen/breakdown.py)."""
     out = []
     for lv in levels:
         if lv.ttft_sched_p95_ms is not None:  # an open-loop level has no fixed number of users
             continue
-        means = (server or {}).get(lv.stage_index)
-        queue, slot = (means.queue_ms, means.slot_ms) if means else (None, None)
+        queue = slot = None
+        prefill, decode = lv.prefill_mean_ms, lv.decode_mean_ms
+        if lv.breakdown_source == OLLAMA_SOURCE and prefill is not None and decode is not None:
+            queue, slot = lv.queue_mean_ms, prefill + decode
         out.append(LevelLoad(lv.users, lv.req_s, lv.ttft_mean_ms, queue, slot, lv.error_rate))
     return out
 

@@ -18,10 +18,10 @@ from loadgen.diagnostics import (
     diagnose,
     reload_marks,
 )
-from loadgen.levels import Level, samples_in_window
+from loadgen.levels import Level
 from loadgen.records import EngineSample, RequestRecord, SidecarSample
 from loadgen.sidecar.engine import EngineFormatError, base_url, get_json, parse_ollama_ps
-from loadgen.slots import ServerMeans, level_loads, parallel_slots
+from loadgen.slots import level_loads, parallel_slots
 from loadgen.summary import LevelSummary
 from loadgen.swarm import events
 from loadgen.swarm.context import RunContext
@@ -76,25 +76,10 @@ class TrapWatch:
         observed = [(lv.index, lv.users) for lv in levels]
         if not self.ollama:
             return diagnose(records, observed, None)
-        measured = {s.stage_index for s in summaries}
-        server = {
-            lv.index: means
-            for lv in levels
-            if lv.index in measured and (means := _means(records, lv)) is not None
-        }
-        slots = parallel_slots(level_loads(summaries, server))
+        slots = parallel_slots(level_loads(summaries))
         readings = [*self.readings]
         readings += [r for s in sidecar if isinstance(s, EngineSample) if (r := residency(s))]
         return diagnose(records, observed, slots, readings, ollama=True)
-
-
-def _means(records: Sequence[RequestRecord], level: Level) -> ServerMeans | None:
-    """The means of Ollama's durations over the level's window (None without them)."""
-    samples = samples_in_window(records, level)
-    queue, prefill, decode = (samples.mean(m) for m in ("queue_ms", "prefill_ms", "decode_ms"))
-    if queue is None or prefill is None or decode is None:
-        return None
-    return ServerMeans(queue, prefill + decode)
 
 
 def annotate(diagnostics: Diagnostics, records: Sequence[RequestRecord], now_unix_ns: int) -> None:

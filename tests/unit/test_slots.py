@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from loadgen.breakdown import OLLAMA_SOURCE
 from loadgen.slots import (
     QUEUE_SHARE,
     TTFT_STAIRCASE,
     LevelLoad,
-    ServerMeans,
     level_loads,
     parallel_slots,
 )
@@ -97,6 +97,11 @@ def test_levels_that_cannot_tell_give_nothing() -> None:
 def test_level_loads_read_level_summaries_and_skip_open_loop_levels() -> None:
     samples = LevelSamples()
     closed = summarize_samples(samples, 10.0, users=4, stage_index=0)
+    ollama = replace(closed, breakdown_source=OLLAMA_SOURCE, queue_mean_ms=250.0)
+    ollama = replace(ollama, prefill_mean_ms=40.0, decode_mean_ms=360.0, error_rate=0.5)
     opened = replace(summarize_samples(samples, 10.0, 4, 1), ttft_sched_p95_ms=12.0)
-    loads = level_loads([closed, opened], {0: ServerMeans(250.0, 400.0)})
-    assert loads == [LevelLoad(4, closed.req_s, closed.ttft_mean_ms, 250.0, 400.0)]
+    loads = level_loads([closed, ollama, opened])
+    assert loads == [
+        LevelLoad(4, closed.req_s, closed.ttft_mean_ms),
+        LevelLoad(4, closed.req_s, closed.ttft_mean_ms, 250.0, 400.0, 0.5),
+    ]
