@@ -1,8 +1,9 @@
 """The report's four charts as matplotlib figures (Agg, no pyplot state), one line per run.
 
-Throughput vs users, TTFT p50/p95 vs users, peak VRAM vs users, TTFT over time, and for a
-`loadgen capacity` run its search (report/capacity_plot.py). Rendered to
-PNG bytes for files and to SVG text (glyphs as paths, no fonts) for the self-contained HTML.
+Throughput vs users, TTFT p50/p95 vs users, peak VRAM vs users, TTFT over time, where the TTFT
+goes when the server told it (report/breakdown_plot.py), and for a `loadgen capacity` run its
+search (report/capacity_plot.py). Rendered to PNG bytes for files and to SVG text (glyphs as
+paths, no fonts) for the self-contained HTML.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from loadgen.report.breakdown_plot import TITLE as BREAKDOWN_TITLE
+from loadgen.report.breakdown_plot import draw_breakdown, has_breakdown
 from loadgen.report.capacity_plot import draw_search
 from loadgen.report.runs import RunData
 from loadgen.summary import LevelSummary
@@ -37,13 +40,16 @@ class Chart:
 
 
 def build_charts(runs: Sequence[RunData]) -> list[Chart]:
-    """The four charts, in the order the report shows them, then each capacity search's."""
+    """The four charts, in the order the report shows them, the TTFT breakdown when there is
+    one, then each capacity search's."""
     specs: list[tuple[str, str, Callable[[Axes, Sequence[RunData]], None]]] = [
         ("throughput_vs_users", "Aggregate output throughput vs users", _throughput),
         ("ttft_vs_users", "TTFT p50 / p95 vs users", _ttft_levels),
         ("vram_vs_users", "Peak VRAM vs users", _vram),
         ("ttft_over_time", "TTFT over time", _ttft_time),
     ]
+    if has_breakdown(runs):  # the server told where the TTFT went
+        specs.append(("ttft_breakdown", BREAKDOWN_TITLE, draw_breakdown))
     charts = [_chart(name, title, draw, runs) for name, title, draw in specs]
     searches = [(run, run.capacity) for run in runs if run.capacity is not None]
     for i, (run, report) in enumerate(searches):  # `loadgen capacity`: its search

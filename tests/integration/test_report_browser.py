@@ -1,4 +1,5 @@
-"""The HTML report opened in headless Chromium: the charts really render (not blank, all four)."""
+"""The HTML report opened in headless Chromium: the charts really render (not blank, all five:
+the four of every run and where the TTFT goes, which one run has)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PIL import Image, ImageStat
 from tests.fixtures.net import loadgen_cmd
 from tests.fixtures.results_dirs import write_run
 
-N_CHARTS = 4
+N_CHARTS = 5
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -42,7 +43,9 @@ def _browser(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture()
 def report_html(tmp_path: Path) -> Path:
     a = write_run(tmp_path, "r-ollama", "ollama")
-    b = write_run(tmp_path, "r-vllm", "vllm", tok_s=(71, 485, 920), vram_gb=(16.1, 20.0, 21.8))
+    b = write_run(
+        tmp_path, "r-vllm", "vllm", tok_s=(71, 485, 920), vram_gb=(16.1, 20.0, 21.8), breakdown=True
+    )
     out = tmp_path / "report"
     done = subprocess.run(
         loadgen_cmd("report", str(a), str(b), "--out", str(out)), capture_output=True, timeout=120
@@ -56,6 +59,8 @@ def test_dom_holds_every_chart_as_svg(tmp_path: Path, report_html: Path) -> None
     figures = re.findall(r'<figure class="chart".*?</figure>', dom, flags=re.S)
     assert len(figures) == N_CHARTS
     assert all("<svg" in f and "<path" in f for f in figures)
+    (breakdown,) = [f for f in figures if 'title="Where the TTFT goes (means)"' in f]
+    assert breakdown.count("<path") > 12  # 3 levels x 4 stacked segments, axes and legend
 
 
 def test_screenshot_shows_charts(tmp_path: Path, report_html: Path) -> None:

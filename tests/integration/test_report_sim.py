@@ -39,8 +39,9 @@ def test_report_of_a_real_run(two_runs: tuple[SwarmRun, SwarmRun], tmp_path: Pat
     levels = run.summary().levels
     assert f"{levels[1].output_tok_s:,.0f}" in rows[1]
     html = (tmp_path / "report.html").read_text()
-    assert html.count('<figure class="chart"') == 4
-    assert len(list(tmp_path.glob("*.png"))) == 4
+    assert html.count('<figure class="chart"') == 5  # the four, and where the TTFT goes
+    assert len(list(tmp_path.glob("*.png"))) == 5
+    assert (tmp_path / "ttft_breakdown.png").is_file()
 
 
 def test_compare_of_two_real_runs(two_runs: tuple[SwarmRun, SwarmRun], tmp_path: Path) -> None:
