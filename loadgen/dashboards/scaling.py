@@ -1,8 +1,9 @@
 """The "Scaling curves" and "Run comparison" dashboards, fed by `llm_stage` (a point per level).
 
-Scaling: users against output tok/s, TTFT p50/p95 and peak VRAM, one line per run, plus a
-per-level table. Comparison: the reference table's layout, a baseline run against each other run
-(tok/s, ratio, TTFT, VRAM per level), and the same curves with one line per run.
+Scaling: users against output tok/s, TTFT p50/p95, peak VRAM and where the TTFT goes on the
+server (queue, prefill, the client's share), one line per run, plus a per-level table.
+Comparison: the reference table's layout, a baseline run against each other run (tok/s, ratio,
+TTFT, VRAM per level), and the same curves with one line per run.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ CURVES = (
     ("Users vs TTFT p50 / p95", ("ttft_p50_ms", "ttft_p95_ms"), "ms"),
     ("Users vs peak VRAM", ("vram_peak_bytes",), "decbytes"),
 )
+# Where the TTFT goes (loadgen/breakdown.py): means, which add up, per level
+BREAKDOWN_TITLE = "Users vs where the TTFT goes (means: queue, prefill, server TTFT, client share)"
+BREAKDOWN = ("queue_mean_ms", "prefill_mean_ms", "server_ttft_mean_ms", "client_overhead_ms")
 # Reference-table columns: (llm_stage field, column suffix).
 COMPARED = (
     ("output_tok_s", "tok/s"),
@@ -110,6 +114,7 @@ def build_scaling() -> dash_b.Dashboard:
     board = board.annotation(probe_annotation()).annotation(traps_annotation())
     for title, names, unit in CURVES:
         board = board.with_panel(p.xy_panel(title, stage_query(names), "users", unit))
+    board = board.with_panel(p.xy_panel(BREAKDOWN_TITLE, stage_query(BREAKDOWN), "users", "ms", 24))
     units = {"vram_peak_bytes": "decbytes", "error_rate": "percentunit", "req_s": "reqps"}
     per_level = p.table_panel("Per level", [stage_query(TABLE_FIELDS)], units)
     # Over time, where the probes' annotations show: each level's users and TTFT p95.

@@ -18,7 +18,7 @@ import pytest
 
 from loadgen.capacity import PROBE_EVENT
 from loadgen.dashboards.build import BUILDERS, DASHBOARD_DIR
-from loadgen.dashboards.scaling import PROBES_ANNOTATION, TRAPS_ANNOTATION
+from loadgen.dashboards.scaling import BREAKDOWN_TITLE, PROBES_ANNOTATION, TRAPS_ANNOTATION
 from loadgen.diagnostics import FINDING_EVENT
 from loadgen.results import read_summary
 from tests.fixtures.capacity import run_short_search
@@ -56,6 +56,7 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
         "server": server,
         "db": db,
         "run_id": run_id,
+        "results": run.results,
         "start_ns": run.meta()["start_unix_ns"],
         "capacity_run_id": read_summary(tmp / "run").run_id,
         "probes": capacity["probes"],
@@ -162,3 +163,17 @@ def test_traps_annotation_shows_the_runs_refusals(filled: dict[str, Any]) -> Non
     rows = server.rows(filled["db"], substitute(annotation["query"], filled))
     assert [row["kind"] for row in rows] == [FINDING_EVENT]
     assert "requests refused as busy (HTTP 503, queue full)" in rows[0]["text"]
+
+
+def test_breakdown_panel_has_the_servers_means_per_level(filled: dict[str, Any]) -> None:
+    server: Influxd = filled["server"]
+    board = json.loads((DASHBOARD_DIR / "scaling-curves.json").read_text())
+    (panel,) = [p for p in board["panels"] if p["title"] == BREAKDOWN_TITLE]
+    rows = server.rows(filled["db"], substitute(panel["targets"][0]["query"], filled))
+    assert sorted(row["users"] for row in rows) == [1, 3]
+    stored = {lv.users: lv for lv in read_summary(filled["results"]).levels}
+    for row in rows:  # the simulator's /metrics, as summary.json has them
+        level = stored[row["users"]]
+        assert row["server_ttft_mean_ms"] == pytest.approx(level.server_ttft_mean_ms)
+        assert row["queue_mean_ms"] == pytest.approx(level.queue_mean_ms)
+        assert row["client_overhead_ms"] == pytest.approx(level.client_overhead_ms)
