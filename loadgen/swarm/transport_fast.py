@@ -2,6 +2,8 @@
 
 Each read hands its bytes to the backend's decoder and stamps the frames with the
 perf_counter_ns taken right after the read, so TTFT is the frame's arrival, never the headers'.
+The process's BodyReader reads every body (one greenlet, one epoll); the user's greenlet sends
+the request, reads the headers and waits for the end of its stream.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser
 from loadgen.retry_after import retry_after_s
+from loadgen.swarm.body_reader import READ_BYTES, BodyReader, Stall
 from loadgen.swarm.exchange import (
     AnswerHead,
     Exchange,
@@ -31,32 +34,6 @@ _MAX_ERROR_BODY_BYTES = 4096
 
 class _RequestTimeout(Exception):
     """The whole request ran past --request-timeout."""
-
-
-class _Stall(Exception):
-    """No bytes for longer than --stall-timeout after the first frame."""
-
-
-def read_available(response: HTTPSocketPoolResponse) -> bytes:
-    """Whatever body bytes are buffered, else socket reads until some arrive; b"" at the end.
-
-    geventhttpclient's `read(n)` waits for n bytes, which would hold back frames that already
-    arrived, so this reads at most one socket buffer and returns at once.
-    """
-    buffer = response._body_buffer
-    # A read may carry only chunked-encoding framing (a chunk-size line) and no body byte, so
-    # read on until body bytes arrive or the message is complete: b"" must mean the end.
-    while not buffer and not response.message_complete:
-        sock = response._sock
-        if sock is None:
-            return b""
-        data = sock.recv(response.block_size)
-        if not data:
-            raise HTTPParseError("connection closed before the end of the body")
-        response.feed(data)
-    out = bytes(buffer)
-    del buffer[:]
-    return out
 
 
 class FastTransport:
@@ -92,6 +69,7 @@ class FastTransport:
             connection_timeout=self._connect_timeout_s,
             network_timeout=self._request_timeout_s,
             concurrency=1,
+            block_size=READ_BYTES,
         )
 
     def close(self) -> None:
@@ -147,31 +125,12 @@ class FastTransport:
             body = response.read(_MAX_ERROR_BODY_BYTES)
             response.release()
             return failed(empty_result(), "http_status", status_detail(response.status_code, body))
-        seen_frame = False
-        while True:
-            stall = _stall_timer(self._stall_timeout_s) if seen_frame else None
-            try:
-                chunk = read_available(response)
-            finally:
-                if stall is not None:
-                    stall.close()
-            if not chunk:
-                return parser.finish(time.perf_counter_ns())
-            parser.feed(chunk, time.perf_counter_ns())
-            seen_frame = True
+        return BodyReader.shared().stream(response, parser, self._stall_timeout_s)
 
     @property
     def limits(self) -> tuple[float, float]:
         """(request timeout, stall timeout) in seconds."""
         return self._request_timeout_s, self._stall_timeout_s
-
-
-def _stall_timer(stall_timeout_s: float) -> gevent.Timeout:
-    """A started timer for one read. A fresh one each time: gevent's Timeout started again
-    after cancel() keeps its first deadline, which would fail every stream longer than it."""
-    timer = gevent.Timeout(stall_timeout_s, _Stall)
-    timer.start()
-    return timer
 
 
 def _header(response: HTTPSocketPoolResponse, name: str) -> str | None:
@@ -186,7 +145,7 @@ def _classify(
     partial = parser.finish(now_ns) if got_headers else empty_result()
     if isinstance(exc, _RequestTimeout):
         return failed(partial, "timeout", f"no complete response within {request_timeout_s:g} s")
-    if isinstance(exc, _Stall):
+    if isinstance(exc, Stall):
         return failed(partial, "stall", f"no data for {stall_timeout_s:g} s mid-stream")
     if isinstance(exc, TimeoutError):
         return failed(partial, "timeout", f"socket timeout: {exc}")

@@ -146,3 +146,54 @@ def test_a_stream_longer_than_the_stall_timeout_is_no_stall() -> None:
         transport.close()
     assert exchange.result.ok, exchange.result.error_detail
     assert exchange.result.n_out == SLOW_FRAMES
+
+
+STALL_S = 0.3  # the stall timeout of the next two tests
+
+
+def _serve_stall_then_slow_head(listener: socket.socket) -> None:
+    """First answer: two frames, then silence past STALL_S (a stall). Second request, on a new
+    connection: its headers come after 2 x STALL_S (slow, but within the request timeout), then
+    the whole answer."""
+    first, _ = listener.accept()
+    with first:
+        first.recv(65536)
+        first.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+        first.sendall(b"transfer-encoding: chunked\r\n\r\n")
+        for frame in _frames()[:2]:
+            first.sendall(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+        time.sleep(3 * STALL_S)
+    second, _ = listener.accept()
+    with second:
+        second.recv(65536)
+        time.sleep(2 * STALL_S)
+        _send_whole(second)
+        second.recv(65536)  # a third request on the kept-alive connection: slow head again
+        time.sleep(2 * STALL_S)
+        _send_whole(second)
+
+
+def _send_whole(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+    conn.sendall(b"transfer-encoding: chunked\r\n\r\n")
+    for frame in _frames():
+        time.sleep(0.01)  # the body after the head: streamed, the stall timeout armed
+        conn.sendall(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+    conn.sendall(b"0\r\n\r\n")
+
+
+def test_a_stall_mid_stream_then_slow_heads_on_the_kept_alive_connection() -> None:
+    """The stall timeout bounds the gaps after the first frame only: a head that takes longer
+    than it (but not the request timeout) is no stall, also on a connection that streamed."""
+    from loadgen.swarm.transport_fast import FastTransport
+
+    with _server(_serve_stall_then_slow_head) as url:
+        transport = FastTransport(url, None, request_timeout_s=10, stall_timeout_s=STALL_S)
+        request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},))
+        out = [transport.send(backend_for("openai"), request, f"rid-{i}") for i in range(3)]
+        transport.close()
+    stalled, slow, slow_again = (e.result for e in out)
+    assert not stalled.ok and stalled.error_type == "stall", stalled.error_detail
+    assert len(stalled.frame_times_ns) == 2
+    assert slow.ok and slow.n_out == N_FRAMES, slow.error_detail
+    assert slow_again.ok and slow_again.n_out == N_FRAMES, slow_again.error_detail

@@ -1,0 +1,170 @@
+"""One greenlet reads every streaming response body of the process, through one epoll.
+
+A greenlet per stream that waits on its own socket costs about 12 us of CPU per frame at a real
+engine's pace (a failed recv, a timer, two switches and two epoll_ctl per wait); one reader that
+polls all sockets at once costs about 5. Each read is stamped with perf_counter_ns right after
+it returns, fed to the response's HTTP parser and then to the backend's frame parser; the user
+greenlet waits only for the end of its stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult
+from gevent.monkey import get_original
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+
+from loadgen.backends.base import StreamResult
+from loadgen.backends.framing import StreamParser
+
+# What arrived together is read (and stamped) together, up to this much per read.
+READ_BYTES = 65536
+_NS_PER_S = 1_000_000_000
+_epoll = get_original("select", "epoll")  # gevent's monkey-patching hides select.epoll
+
+
+class Stall(Exception):
+    """No body bytes for longer than the stall timeout after the first ones."""
+
+
+def take_body(response: HTTPSocketPoolResponse) -> bytes:
+    """The body bytes the response's HTTP parser holds, removed from it."""
+    buffer = response._body_buffer
+    if not buffer:
+        return b""
+    out = bytes(buffer)
+    del buffer[:]
+    return out
+
+
+@dataclass(eq=False)
+class _Stream:
+    response: HTTPSocketPoolResponse
+    parser: StreamParser
+    raw: Any  # the non-blocking socket under gevent's: a recv never waits
+    stall_s: float
+    last_read_ns: int
+    done: AsyncResult = field(default_factory=AsyncResult)
+    fd: int = -1
+    timer: Any = None  # the stall check's libev timer, from the first body bytes on
+
+
+class BodyReader:
+    """The process's reader (`BodyReader.shared()`); `stream()` blocks the calling greenlet
+    until its body has ended, failed (the exception is raised) or stalled (`Stall`)."""
+
+    _shared: BodyReader | None = None
+
+    def __init__(self) -> None:
+        self._epoll = _epoll()
+        self._streams: dict[int, _Stream] = {}
+        self._hub = gevent.get_hub()
+        self._watcher = self._hub.loop.io(self._epoll.fileno(), 1)  # 1: readable
+        self._greenlet = gevent.spawn(self._run)
+
+    @classmethod
+    def shared(cls) -> BodyReader:
+        reader = cls._shared
+        if reader is None or reader._greenlet.dead or reader._hub is not gevent.get_hub():
+            reader = cls._shared = cls()
+        return reader
+
+    def stream(
+        self, response: HTTPSocketPoolResponse, parser: StreamParser, stall_timeout_s: float
+    ) -> StreamResult:
+        """Read `response`'s body (whatever came with the headers first) into `parser`."""
+        now_ns = time.perf_counter_ns()
+        body = take_body(response)
+        if body:
+            parser.feed(body, now_ns)
+        sock = response._sock
+        if response.message_complete or sock is None:
+            return parser.finish(now_ns)
+        stream = _Stream(response, parser, sock._sock, stall_timeout_s, now_ns)
+        stream.fd = sock.fileno()
+        self._streams[stream.fd] = stream
+        self._epoll.register(stream.fd, select.EPOLLIN)
+        if body:  # the stall timeout counts from the first body bytes, as a read's gap
+            self._arm(stream, stall_timeout_s)
+        try:
+            result: StreamResult = stream.done.get()
+        finally:
+            self._drop(stream)  # also when the request timeout or the run's end kills the wait
+        return result
+
+    def _run(self) -> None:
+        streams, recv_ns = self._streams, time.perf_counter_ns
+        while True:
+            self._hub.wait(self._watcher)
+            for fd, _events in self._epoll.poll(0):
+                stream = streams.get(fd)
+                if stream is None:
+                    continue
+                try:
+                    data = stream.raw.recv(READ_BYTES)
+                except BlockingIOError:
+                    continue
+                except Exception as exc:  # the stream's failure, raised in its user's greenlet
+                    self._end(stream, exc)
+                    continue
+                self._take(stream, data, recv_ns())
+
+    def _take(self, stream: _Stream, data: bytes, now_ns: int) -> None:
+        stream.last_read_ns = now_ns
+        if not data:
+            self._end(stream, HTTPParseError("connection closed before the end of the body"))
+            return
+        try:
+            stream.response.feed(data)  # completing the message releases the socket
+            body = take_body(stream.response)
+            if body:
+                stream.parser.feed(body, now_ns)
+                if stream.timer is None:
+                    self._arm(stream, stream.stall_s)
+        except Exception as exc:
+            self._end(stream, exc)
+            return
+        if stream.response.message_complete:
+            self._end(stream, None, stream.parser.finish(now_ns))
+
+    def _end(
+        self, stream: _Stream, exc: BaseException | None, result: StreamResult | None = None
+    ) -> None:
+        self._drop(stream)
+        if stream.done.ready():
+            return
+        if exc is not None:
+            stream.done.set_exception(exc)
+        else:
+            stream.done.set(result)
+
+    def _drop(self, stream: _Stream) -> None:
+        if self._streams.get(stream.fd) is stream:
+            del self._streams[stream.fd]
+            with contextlib.suppress(OSError):  # the socket may be closed already
+                self._epoll.unregister(stream.fd)
+        if stream.timer is not None:
+            stream.timer.close()
+            stream.timer = None
+
+    def _arm(self, stream: _Stream, delay_s: float) -> None:
+        """A stall check after `delay_s`: one timer per stall timeout, not one per read."""
+        timer = stream.timer = self._hub.loop.timer(max(delay_s, 0.0))
+        timer.start(self._check_stall, stream)
+
+    def _check_stall(self, stream: _Stream) -> None:
+        stream.timer.close()
+        stream.timer = None
+        if stream.done.ready():
+            return
+        idle_s = (time.perf_counter_ns() - stream.last_read_ns) / _NS_PER_S
+        if idle_s >= stream.stall_s:
+            self._end(stream, Stall())
+        else:
+            self._arm(stream, stream.stall_s - idle_s)
