@@ -189,13 +189,13 @@ def client_overhead_ms(level: LevelSummary) -> float | None:
 
 def with_server(level: LevelSummary, fields: Mapping[str, Any]) -> LevelSummary:
     """`level` with server-side `fields` (loadgen/breakdown.py) and its client share. A level
-    that has Ollama's exact breakdown keeps it: other fields only fill what it lacks."""
+    that has Ollama's exact breakdown keeps it, and takes nothing from a /metrics (Ollama has
+    none: a server that also speaks vLLM's, as the simulator, would mix two engines' views)."""
     unknown = set(fields) - _FIELD_NAMES
     if unknown:
         raise ValueError(f"not LevelSummary fields: {sorted(unknown)}")
-    if level.breakdown_source == OLLAMA_SOURCE:
-        fields = {k: v for k, v in fields.items() if getattr(level, k) in (None, "")}
-    level = replace(level, **fields)
+    if level.breakdown_source != OLLAMA_SOURCE:
+        level = replace(level, **fields)
     return replace(level, client_overhead_ms=client_overhead_ms(level))
 
 

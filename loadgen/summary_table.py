@@ -45,8 +45,8 @@ _BREAKDOWN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("client ms", "client_overhead_ms", ".1f"),
 )
 BREAKDOWN_LEGEND = (
-    "TTFT breakdown, means: server TTFT ≈ queue + prefill on the server; client = TTFT mean −"
-    " server TTFT mean (network, HTTP, API server); see docs/engine-insight.md"
+    "TTFT breakdown, means: server TTFT ≈ queue + prefill (+ Ollama's model load); client ="
+    " TTFT mean − server TTFT mean (network, HTTP, API server); see docs/engine-insight.md"
 )
 
 

@@ -187,7 +187,7 @@ def test_with_server_keeps_ollama_exact_and_rejects_unknown_fields() -> None:
     samples.add(_ollama_record(0, 10_000_000))
     level = summarize_samples(samples, 1.0, 1)
     merged = with_server(level, {"queue_mean_ms": 99.0, "kv_cache_usage_peak_ratio": 0.5})
-    assert merged.queue_mean_ms == pytest.approx(10) and merged.kv_cache_usage_peak_ratio == 0.5
+    assert merged == level  # Ollama's own numbers, not another engine's view
     with pytest.raises(ValueError, match="queue_ms"):
         with_server(level, {"queue_ms": 1.0})
 
