@@ -23,7 +23,7 @@ from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
 from loadgen.results import make_run_id, prepare_results_dir
 from loadgen.run.health import HealthBook, HealthReport
 from loadgen.run.target import TargetInfo, probe
-from loadgen.swarm import events, options
+from loadgen.swarm import events, gc_pauses, options
 from loadgen.swarm import influx_listener as _influx  # noqa: F401  (its listeners: on import)
 from loadgen.swarm.collector import (
     FLUSH_MESSAGE,
@@ -108,6 +108,7 @@ def _resolve(environment: Any, settings: SwarmSettings) -> tuple[RunContext, Tar
 def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs: Any) -> None:
     if runner is None or environment.parsed_options is None:
         return
+    locust_events.test_start.add_listener(lambda **_: gc_pauses.keep_full_collections_short())
     if isinstance(runner, WorkerRunner):
         _wire_worker(environment, runner)
         return
