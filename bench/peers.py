@@ -8,7 +8,8 @@ bounded closed-loop load against a fresh `loadgen sim --truth`: the same streams
 output tokens (ignore_eos) and number of requests. Prints per client the CPU of its whole
 process tree per 1,000 output tokens over the load window (its first request's arrival to its
 last request's end, from the truth file), the ratio to vllm bench's, and, joined request by
-request with the truth, its TTFT error and its read lag (p50/p99). docs/performance.md has the
+request with the truth, its TTFT error and its read lag (p50/p99), and the simulator's own step
+lateness p99 (/sim/stats: whether it kept its pace). docs/performance.md has the
 method and the latest table. A client that is not installed is skipped with one line.
 """
 
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +98,16 @@ class Outcome:
 
     figures: Figures | None
     note: str = ""
+    sim_late_p99_ms: float | None = None  # the simulator's own step (token) lateness
+
+
+def sim_late_p99_ms(url: str) -> float | None:
+    """/sim/stats' step-timing p99: whether the simulator itself kept its pace."""
+    try:
+        with urllib.request.urlopen(url + "/sim/stats", timeout=10) as resp:
+            return float(json.loads(resp.read())["step_timing"]["late_p99_ms"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def run_client(client: Client, profile_args: list[str], load: Load, work: Path) -> Outcome:
@@ -120,17 +132,22 @@ def run_client(client: Client, profile_args: list[str], load: Load, work: Path) 
             finally:
                 cpu.stop()
                 stop_group(proc, grace_s=5)
+        late_ms = sim_late_p99_ms(sim.url)
     rows: list[Row] = [json.loads(x) for x in truth.read_text().splitlines() if x.strip()]
     seen = client.read(work, wall_minus_mono_ns)
     if not rows or not seen:
         last = log.read_text().strip().splitlines()[-1:] if log.is_file() else []
         return Outcome(None, f"no requests joined (exit {proc.returncode}; {''.join(last)[:120]})")
     pairs = join_by_id(seen, rows)
-    return Outcome(figures(rows, pairs, cpu.samples))
+    return Outcome(figures(rows, pairs, cpu.samples), sim_late_p99_ms=late_ms)
 
 
 def _pair(value: tuple[float, float] | None) -> str:
     return f"{value[0]:7.1f} {value[1]:7.1f}" if value else f"{'-':>7} {'-':>7}"
+
+
+def _late(value: float | None) -> str:
+    return f"{value:15.1f}" if value is not None else f"{'-':>15}"
 
 
 def print_scenario(name: str, load: Load, outcomes: dict[str, Outcome]) -> None:
@@ -140,7 +157,7 @@ def print_scenario(name: str, load: Load, outcomes: dict[str, Outcome]) -> None:
     base_cost = base.figures.cpu_ms_per_1k_tokens if base and base.figures else None
     head = ("client", "reqs", "joined", "tokens", "win s", "CPU s", "ms/1k tok", "x vllm")
     print("{:24} {:>5} {:>6} {:>7} {:>6} {:>6} {:>9} {:>6}".format(*head), end="")
-    print("  TTFT err p50/p99 ms  read lag p50/p99 ms")
+    print("  TTFT err p50/p99 ms  read lag p50/p99 ms  sim late p99 ms")
     for key, outcome in outcomes.items():
         label = CLIENTS[key].name
         f = outcome.figures
@@ -151,7 +168,7 @@ def print_scenario(name: str, load: Load, outcomes: dict[str, Outcome]) -> None:
         ratio = f"{cost / base_cost:6.2f}" if base_cost else f"{'-':>6}"
         print(f"{label:24} {f.requests:5d} {f.joined:6d} {f.tokens:7d} {f.window_s:6.1f} "
               f"{f.cpu_s:6.2f} {cost:9.1f} {ratio}  {_pair(f.ttft_err_ms)}      "
-              f"{_pair(f.read_lag_ms)}")  # fmt: skip
+              f"{_pair(f.read_lag_ms)}  {_late(outcome.sim_late_p99_ms)}")  # fmt: skip
 
 
 def scenario_load(streams: int, args: argparse.Namespace) -> Load:
