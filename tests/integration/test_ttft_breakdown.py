@@ -22,7 +22,7 @@ from tests.fixtures.swarm import run_swarm
 
 PROFILE, SCALE = "vllm-4090-llama8b", 0.25
 RUN = (
-    *("--users", "2,6", "--step-time", "3s", "--warmup", "0.3s", "--interval", "1s"),
+    *("--users", "2,6", "--step-time", "2s", "--warmup", "0.2s", "--interval", "0.5s"),
     *("--output-tokens", "24", "--ignore-eos"),
 )
 MS = 1e6  # ns per ms
