@@ -69,16 +69,21 @@ class PacedScheduler:
             busy_since_ns = now
 
     def emit_due(self, now_ns: int) -> int:
-        """One token to every stream whose deadline has passed; how many got one."""
+        """One token to every stream whose deadline has passed (more to a stream late by more
+        than an interval); how many tokens that is."""
         due: list[Sequence] = []
+        owed: dict[Sequence, int] = {}  # tokens given this round, per stream
         while self._due and self._due[0][0] <= now_ns:
             deadline, _, seq = heapq.heappop(self._due)
+            n = owed.get(seq, 0) + 1
             if seq.state != "running":  # cancelled or finished: its clock stops
                 continue
             self.timing.add(now_ns - deadline)
             due.append(seq)
-            start = deadline if now_ns - deadline < _MAX_CATCH_UP_NS else now_ns
-            heapq.heappush(self._due, (start + self.interval_ns, next(self._order), seq))
+            owed[seq] = n
+            if seq.tokens_out + n < seq.tokens_target:  # its clock runs on
+                start = deadline if now_ns - deadline < _MAX_CATCH_UP_NS else now_ns
+                heapq.heappush(self._due, (start + self.interval_ns, next(self._order), seq))
         if due:
             step = Step(tuple(due), (), 0, self.interval_ns / 1e6)
             self.engine.finish_step(step, now_ns - self.interval_ns, now_ns)

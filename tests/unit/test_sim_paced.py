@@ -61,3 +61,10 @@ def test_cancelled_streams_stop_and_bounded_slots_admit_the_next() -> None:
     assert second.state == "running" and second.admitted_ns == 5 * MS
     assert sched.emit_due(10 * MS) == 0  # first's clock stopped with it
     assert sched.emit_due(25 * MS) == 2 and second.state == "finished"
+
+
+def test_a_stream_gets_no_deadline_past_its_last_token() -> None:
+    sched = _paced(100.0)
+    seq = _submit(sched, 0, 2)
+    assert sched.emit_due(95 * MS) == 2  # 9 intervals late: only the 2 tokens it has
+    assert seq.state == "finished" and sched.timing.steps == 2 and not sched._due
