@@ -22,6 +22,9 @@ SATURATED_TEXT = "load generator saturated"
 # its CPU % is noise: 500 % on 2 cores) is left out of the verdict; its lag samples still count.
 SHORT_INTERVAL_SHARE = 0.5
 _NS_PER_MS = 1_000_000
+# A worker saturated on lag alone whose CPU never reached this share of the CPU threshold was
+# idle while its loop was late: the remedy is CPU of its own, not more processes.
+IDLE_CPU_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +247,28 @@ def saturation_reason(
     return " and ".join(reasons)
 
 
+def _advice(generator: GeneratorVerdict) -> str:
+    """More processes help a generator that was busy. One whose loop lagged while its own CPU
+    stayed low was waiting, not working: on a host whose cores an engine shares (a real vLLM
+    on the same 2 cores), the kernel ran the engine's processes while its loop was due."""
+    workers = [generator.workers.get(name) for name in generator.saturated_workers]
+    idle = [
+        w
+        for w in workers
+        if w is not None
+        and w.saturated_by == ["lag"]
+        and w.cpu_max_pct < generator.cpu_threshold_pct * IDLE_CPU_SHARE
+    ]
+    if not workers or len(idle) < len(workers):
+        return "add worker processes (--processes) or hosts"
+    top = max(w.cpu_max_pct for w in idle)
+    return (
+        f"its CPU stayed at or below {top:g}%, so its loop waited rather than worked (other"
+        " processes on this host held the CPU, an engine on the same cores, or a blocking"
+        " call): give the load generator cores or a host of its own, not more processes"
+    )
+
+
 def verdict_lines(generator: GeneratorVerdict | None) -> list[str]:
     """What the final output says about the generator: saturation (which worker, on which
     signal, with its figures) and lost workers."""
@@ -261,10 +286,7 @@ def verdict_lines(generator: GeneratorVerdict | None) -> list[str]:
             )
             for name in generator.saturated_workers
         ]
-        lines.append(
-            f"loadgen: {SATURATED_TEXT}: {'; '.join(reasons)};"
-            " add worker processes (--processes) or hosts"
-        )
+        lines.append(f"loadgen: {SATURATED_TEXT}: {'; '.join(reasons)}; {_advice(generator)}")
     for worker in generator.lost_workers:
         lines.append(f"loadgen: lost worker {worker}: {generator.lost_reasons.get(worker, 'lost')}")
     return lines

@@ -193,11 +193,21 @@ def test_lag_above_the_threshold_for_consecutive_intervals_saturates() -> None:
     assert not a.saturated and a.lag_busy_intervals_max == 1 and a.saturated_by == []
     assert data.lag_threshold_ms == 50.0
     (line,) = verdict_lines(data)
-    assert line == (
+    assert line.startswith(
         "loadgen: load generator saturated: b:2: event-loop lag p99 above 50 ms for 3 intervals"
-        " in a row (up to 80.1 ms); add worker processes (--processes) or hosts"
+        " in a row (up to 80.1 ms); its CPU stayed at or below 10%, so its loop waited"
     )
+    assert "not more processes" in line
     assert book.reason("b:2") in line
+
+
+def test_a_generator_late_while_busy_is_told_to_add_processes() -> None:
+    """Lag with the CPU near the threshold: the process worked; more of them help."""
+    book = HealthBook(cpu_threshold_pct=90.0, sustained_intervals=2, lag_threshold_ms=50.0)
+    for _ in range(2):
+        book.observe(report("a:1", 60.0, (1.0,) * 98 + (80.0, 90.0)))
+    (line,) = verdict_lines(book.verdict({}))
+    assert line.endswith("(up to 80.1 ms); add worker processes (--processes) or hosts")
 
 
 def test_the_verdict_line_names_the_cpu_signal_with_its_figure() -> None:
