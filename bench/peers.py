@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.peers_clients import CLIENTS, Client, Load  # noqa: E402
 from bench.peers_join import Figures, Row, figures, join_by_id, tree_total  # noqa: E402
+from loadgen.errors import LoadgenError  # noqa: E402
 from loadgen.sim.child import sim_child, stop_group  # noqa: E402
 
 DEFAULT_SCENARIOS = "fast:16,fast:128,paced:64,paced:256,paced:512"
@@ -146,6 +147,15 @@ def _pair(value: tuple[float, float] | None) -> str:
     return f"{value[0]:7.1f} {value[1]:7.1f}" if value else f"{'-':>7} {'-':>7}"
 
 
+def run_safely(client: Client, profile_args: list[str], load: Load, work: Path) -> Outcome:
+    """run_client, with a simulator that would not start or a client that could not be
+    watched reported as one line in the table."""
+    try:
+        return run_client(client, profile_args, load, work)
+    except (LoadgenError, OSError, psutil.Error) as exc:
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:160])
+
+
 def _late(value: float | None) -> str:
     return f"{value:15.1f}" if value is not None else f"{'-':>15}"
 
@@ -171,6 +181,41 @@ def print_scenario(name: str, load: Load, outcomes: dict[str, Outcome]) -> None:
               f"{_pair(f.read_lag_ms)}  {_late(outcome.sim_late_p99_ms)}")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """A simulator profile, the concurrent streams, and the rate per stream (None: the
+    profile's own)."""
+
+    profile: str
+    streams: int
+    tok_s: float | None
+
+    @property
+    def label(self) -> str:
+        rate = f"@{self.tok_s:g}tok/s" if self.tok_s is not None else ""
+        return f"{self.profile}{rate}:{self.streams}"
+
+
+def parse_scenarios(text: str, paced_tok_s: float) -> list[Scenario] | None:
+    """'fast:16,paced:1000:20' -> scenarios (paced without a rate runs at `paced_tok_s`);
+    None for anything else."""
+    out = []
+    for spec in filter(None, (part.strip() for part in text.split(","))):
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1].isdigit():
+            return None
+        try:
+            tok_s = float(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            return None
+        if int(parts[1]) < 1 or (tok_s is not None and not 0 < tok_s < 1e6):
+            return None
+        if tok_s is None and parts[0] == "paced":
+            tok_s = paced_tok_s
+        out.append(Scenario(parts[0], int(parts[1]), tok_s))
+    return out or None
+
+
 def scenario_load(streams: int, args: argparse.Namespace) -> Load:
     requests = max(args.rounds * streams, args.min_requests)
     return Load(streams, requests, args.input_tokens, args.output_tokens, args.timeout_s)
@@ -190,7 +235,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         default=DEFAULT_SCENARIOS,
-        help="profile:streams, comma-separated [%(default)s]",
+        help="profile:streams[:tok/s per stream], comma-separated, e.g. paced:1000:20"
+        " [%(default)s]",
     )
     parser.add_argument(
         "--clients",
@@ -201,7 +247,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--paced-tok-s",
         type=float,
         default=71.0,
-        help="the paced profile's rate per stream [%(default)s]",
+        help="the paced profile's rate per stream where a scenario names none [%(default)s]",
     )
     parser.add_argument("--input-tokens", type=int, default=128)
     parser.add_argument("--output-tokens", type=int, default=256)
@@ -226,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     keys = [k.strip() for k in args.clients.split(",") if k.strip()]
     unknown = [k for k in keys if k not in CLIENTS]
-    scenarios = [s.strip().split(":") for s in args.scenarios.split(",") if s.strip()]
-    if unknown or any(len(s) != 2 or not s[1].isdigit() or int(s[1]) < 1 for s in scenarios):
+    scenarios = parse_scenarios(args.scenarios, args.paced_tok_s)
+    if unknown or scenarios is None:
         print(f"peers: bad --clients or --scenarios ({args.clients}; {args.scenarios})")
         return 2
     print(f"peers: {machine_line()}")
@@ -237,17 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
-        for profile, streams in scenarios:
-            load = scenario_load(int(streams), args)
-            sim_args = ["--profile", profile]
-            if profile == "paced":
-                sim_args += ["--stream-tok-s", f"{args.paced_tok_s:g}"]
+        for sc in scenarios:
+            load = scenario_load(sc.streams, args)
+            sim_args = ["--profile", sc.profile]
+            if sc.tok_s is not None:
+                sim_args += ["--stream-tok-s", f"{sc.tok_s:g}"]
             outcomes = {
-                k: run_client(CLIENTS[k], sim_args, load, base / f"{profile}-{streams}-{k}")
+                k: run_safely(CLIENTS[k], sim_args, load, base / f"{sc.label}-{k}")
                 for k in keys
                 if k not in missing
             }
-            print_scenario(f"{profile}:{streams}", load, outcomes)
+            print_scenario(sc.label, load, outcomes)
     print(f"\npeers: {time.monotonic() - started:.0f} s; after: {machine_line()}")
     return 0
 

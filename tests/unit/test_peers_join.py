@@ -109,3 +109,16 @@ def test_each_client_output_is_read_into_the_same_records(tmp_path: Path) -> Non
     (tmp_path / "guidellm.json").write_text(json.dumps(report))
     offset = 40 * 10**9  # wall - monotonic
     assert read_guidellm(tmp_path, offset) == [Seen("sim-7", 60 * 10**9, 60_250_000_000)]
+
+
+def test_scenarios_name_a_profile_streams_and_maybe_a_rate() -> None:
+    from bench.peers import Scenario, parse_scenarios
+
+    assert parse_scenarios("fast:16, paced:64,paced:1000:20", 71.0) == [
+        Scenario("fast", 16, None),
+        Scenario("paced", 64, 71.0),
+        Scenario("paced", 1000, 20.0),
+    ]
+    assert Scenario("paced", 1000, 20.0).label == "paced@20tok/s:1000"
+    for bad in ("", "fast", "fast:0", "fast:x", ":4", "paced:4:nan", "paced:4:0", "a:1:2:3"):
+        assert parse_scenarios(bad, 71.0) is None, bad
