@@ -22,7 +22,7 @@ _DATA_PREFIX = b"data: "
 _decode = msgspec.json.Decoder().decode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decoded:
     """One complete frame: a JSON object, the SSE `[DONE]` marker, or undecodable bytes."""
 

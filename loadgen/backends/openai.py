@@ -44,7 +44,11 @@ def _take_message(state: StreamState, message: Any, now_ns: int) -> None:
     """One streamed `delta` into the state."""
     if not isinstance(message, dict):
         return
-    content = _nonempty_str(message.get("content"))
+    content = message.get("content")
+    if content and isinstance(content, str):  # a token: the frame almost every stream is made of
+        state.token_frame(now_ns, output=True, text=content)
+        return
+    content = _nonempty_str(content)
     reasoning = _nonempty_str(message.get("reasoning_content")) or _nonempty_str(
         message.get("reasoning")
     )
@@ -89,20 +93,22 @@ class OpenAIAccumulator:
         if error is not None:
             self._state.fail("server_error", error)
             return
-        if isinstance(frame.get("usage"), dict):
-            self._usage = frame["usage"]
-        if isinstance(frame.get("timings"), dict):
-            self._timings = frame["timings"]
+        usage, timings = frame.get("usage"), frame.get("timings")
+        if isinstance(usage, dict):
+            self._usage = usage
+        if isinstance(timings, dict):
+            self._timings = timings
         choice = _first_choice(frame)
         if choice is None:
             return
         _take_message(self._state, choice.get("delta"), now_ns)
-        if choice.get("finish_reason"):
-            self._state.finish_reason = str(choice["finish_reason"])
-        # transformers serve (5.x) never sends [DONE]: its last frame carries finish_reason and
-        # usage together, which only a server's final frame does, so a clean close after it is a
-        # complete stream. A close after any other frame is still truncated.
-        self._closing_frame = bool(choice.get("finish_reason")) and "usage" in frame
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            self._state.finish_reason = str(finish_reason)
+            # transformers serve (5.x) never sends [DONE]: its last frame carries finish_reason
+            # and usage together, which only a server's final frame does, so a clean close after
+            # it is a complete stream. A close after any other frame is still truncated.
+            self._closing_frame = "usage" in frame
 
     def on_done_marker(self, now_ns: int) -> None:
         self._state.ended = True
