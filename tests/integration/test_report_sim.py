@@ -32,9 +32,10 @@ def test_report_of_a_real_run(two_runs: tuple[SwarmRun, SwarmRun], tmp_path: Pat
     run = two_runs[0]
     result = _cli("report", str(run.results), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    rows = [
-        line for line in result.stdout.splitlines() if line.startswith("| ") and "users" not in line
-    ]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Run fingerprint"  # the run's fingerprint table comes first
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("| users")) :]
+    rows = [line for line in table if line.startswith("| ") and "users" not in line]
     assert [r.split("|")[1].strip() for r in rows] == ["1", "3"]
     levels = run.summary().levels
     assert f"{levels[1].output_tok_s:,.0f}" in rows[1]
