@@ -160,8 +160,14 @@ def _late(value: float | None) -> str:
     return f"{value:15.1f}" if value is not None else f"{'-':>15}"
 
 
-def print_scenario(name: str, load: Load, outcomes: dict[str, Outcome]) -> None:
-    print(f"\n{name}: {load.streams} streams, {load.requests} requests of "
+def behind(late_p99_ms: float | None, tok_s: float | None) -> bool:
+    """Whether the simulator's tokens were, at p99, later than one interval of its pace: it
+    did not keep its own pace, so that row's timing is partly the machine's."""
+    return late_p99_ms is not None and tok_s is not None and late_p99_ms > 1e3 / tok_s
+
+
+def print_scenario(sc: Scenario, load: Load, outcomes: dict[str, Outcome]) -> None:
+    print(f"\n{sc.label}: {load.streams} streams, {load.requests} requests of "
           f"{load.input_tokens}->{load.output_tokens} tokens (ignore_eos)")  # fmt: skip
     base = outcomes.get("vllm")
     base_cost = base.figures.cpu_ms_per_1k_tokens if base and base.figures else None
@@ -178,7 +184,12 @@ def print_scenario(name: str, load: Load, outcomes: dict[str, Outcome]) -> None:
         ratio = f"{cost / base_cost:6.2f}" if base_cost else f"{'-':>6}"
         print(f"{label:24} {f.requests:5d} {f.joined:6d} {f.tokens:7d} {f.window_s:6.1f} "
               f"{f.cpu_s:6.2f} {cost:9.1f} {ratio}  {_pair(f.ttft_err_ms)}      "
-              f"{_pair(f.read_lag_ms)}  {_late(outcome.sim_late_p99_ms)}")  # fmt: skip
+              f"{_pair(f.read_lag_ms)}  {_late(outcome.sim_late_p99_ms)}", end="")  # fmt: skip
+        print(" !" if behind(outcome.sim_late_p99_ms, sc.tok_s) else "")
+    if any(o.figures and behind(o.sim_late_p99_ms, sc.tok_s) for o in outcomes.values()):
+        interval_ms = 1e3 / (sc.tok_s or 1)
+        print(f"! the simulator fell behind its pace (token lateness p99 > {interval_ms:.0f} ms,"
+              " one interval): that row's timing is partly the machine's")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -293,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 for k in keys
                 if k not in missing
             }
-            print_scenario(sc.label, load, outcomes)
+            print_scenario(sc, load, outcomes)
     print(f"\npeers: {time.monotonic() - started:.0f} s; after: {machine_line()}")
     return 0
 

@@ -122,3 +122,10 @@ def test_scenarios_name_a_profile_streams_and_maybe_a_rate() -> None:
     assert Scenario("paced", 1000, 20.0).label == "paced@20tok/s:1000"
     for bad in ("", "fast", "fast:0", "fast:x", ":4", "paced:4:nan", "paced:4:0", "a:1:2:3"):
         assert parse_scenarios(bad, 71.0) is None, bad
+
+
+def test_a_simulator_later_than_one_interval_fell_behind() -> None:
+    from bench.peers import behind
+
+    assert behind(15.0, 71.0) and not behind(14.0, 71.0)  # 14.1 ms per token at 71 tok/s
+    assert not behind(None, 71.0) and not behind(500.0, None)  # no pace to keep (fast)
