@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.influx",
     "tests.fixtures.influx_v2_proxy",
     "tests.fixtures.sim",
+    "tests.fixtures.capacity",
 ]
 
 _skipped: list[str] = []

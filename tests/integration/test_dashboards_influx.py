@@ -21,7 +21,7 @@ from loadgen.dashboards.build import BUILDERS, DASHBOARD_DIR
 from loadgen.dashboards.scaling import BREAKDOWN_TITLE, PROBES_ANNOTATION, TRAPS_ANNOTATION
 from loadgen.diagnostics import FINDING_EVENT
 from loadgen.results import read_summary
-from tests.fixtures.capacity import run_short_search
+from tests.fixtures.capacity import ShortSearch
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import free_port, loadgen_cmd, running
 from tests.fixtures.swarm import run_swarm
@@ -30,9 +30,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run the simulator + sidecar + swarm once; load everything into a fresh database."""
-    server, db = influxd_shared, influxd_shared.create_db()
+def filled(
+    influxd_shared: Influxd, short_search: ShortSearch, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Run the simulator + sidecar + swarm once, into the database that the session's short
+    capacity search wrote to live."""
+    server, db = influxd_shared, short_search.db
     tmp = tmp_path_factory.mktemp("dash")
     port = free_port()
     faults = "http500=0.05,busy503=0.05"  # errors, and refusals for the capacity traps
@@ -48,17 +51,17 @@ def filled(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) ->
     run_id = run.summary().run_id
     samples = [json.loads(t) for t in (run.results / "sidecar.jsonl").read_text().splitlines()]
     assert any(s["kind"] == "gpu" and s["run_id"] == run_id for s in samples)
-    search = run_short_search(tmp, *influx)
-    assert search.returncode == 0, search.stderr[-2000:]
-    capacity = read_summary(tmp / "run").capacity
+    searched = read_summary(short_search.results)
+    capacity = searched.capacity
     assert capacity is not None
     return {
         "server": server,
         "db": db,
         "run_id": run_id,
         "results": run.results,
-        "start_ns": run.meta()["start_unix_ns"],
-        "capacity_run_id": read_summary(tmp / "run").run_id,
+        # the search may have run minutes before the swarm, earlier in the session
+        "start_ns": min(run.meta()["start_unix_ns"], searched.meta.start_unix_ns),
+        "capacity_run_id": searched.run_id,
         "probes": capacity["probes"],
     }
 

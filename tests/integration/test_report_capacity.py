@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.capacity import run_short_search
+from tests.fixtures.capacity import ShortSearch
 from tests.fixtures.net import loadgen_cmd
 from tests.integration.test_report_browser import N_CHARTS, _browser
 
@@ -18,14 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def capacity_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("capacity-report")
-    search = run_short_search(tmp)
-    assert search.returncode == 0, search.stderr[-2000:]
-    assert search.stdout.startswith("capacity: 4 users (bracket within 50%)"), search.stdout
-    out = tmp / "report"
+def capacity_report(short_search: ShortSearch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("capacity-report") / "report"
     done = subprocess.run(
-        loadgen_cmd("report", str(tmp / "run"), "--out", str(out)), capture_output=True, timeout=120
+        loadgen_cmd("report", str(short_search.results), "--out", str(out)),
+        capture_output=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert (out / "capacity_search.png").is_file()
