@@ -25,6 +25,8 @@ from loadgen.backends.framing import StreamParser
 
 # What arrived together is read (and stamped) together, up to this much per read.
 READ_BYTES = 65536
+# A batch of ready streams yields to the other greenlets (timers, users) after this long.
+TURN_NS = 2_000_000
 _NS_PER_S = 1_000_000_000
 _epoll = get_original("select", "epoll")  # gevent's monkey-patching hides select.epoll
 
@@ -102,8 +104,9 @@ class BodyReader:
         streams, recv_ns = self._streams, time.perf_counter_ns
         while True:
             self._hub.wait(self._watcher)
+            turn_end_ns = recv_ns() + TURN_NS
             for fd, _events in self._epoll.poll(0):
-                stream = streams.get(fd)
+                stream = streams.get(fd)  # None: it ended while this batch was read
                 if stream is None:
                     continue
                 try:
@@ -113,7 +116,11 @@ class BodyReader:
                 except Exception as exc:  # the stream's failure, raised in its user's greenlet
                     self._end(stream, exc)
                     continue
-                self._take(stream, data, recv_ns())
+                now_ns = recv_ns()
+                self._take(stream, data, now_ns)
+                if now_ns > turn_end_ns:  # let timers and users run between long stretches
+                    gevent.sleep(0)
+                    turn_end_ns = recv_ns() + TURN_NS
 
     def _take(self, stream: _Stream, data: bytes, now_ns: int) -> None:
         stream.last_read_ns = now_ns
