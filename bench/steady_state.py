@@ -32,12 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loadgen.level_summary import LevelSummary
 from loadgen.results import read_summary
 from loadgen.sim.child import sim_child
 from loadgen.sim.profiles import load_profile
 from loadgen.sim.virtual import closed_loop
 from loadgen.stats import nearest_rank
-from loadgen.summary import LevelSummary
 
 PROMPT_TOKENS, OUTPUT_TOKENS = 128, 256
 MAX_TTFT_RATIO = 2.0  # truth TTFT p95 / p50 in the steady window

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from loadgen.errors import LoadgenError
+from loadgen.level_summary import LevelSummary
 from loadgen.slo import Slo
-from loadgen.summary import LevelSummary
 
 Mode = Literal["users", "rate"]
 GROWTH = 2.0  # each upward probe doubles the load

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadgen.capacity import STEADY, CapacityReport
-from loadgen.summary import LevelSummary
+from loadgen.level_summary import LevelSummary
 
 _COLUMNS = ("probe", "load", "verdict", "req/s", "tok/s", "TTFT p50", "TTFT p95", "ITL p99")
 

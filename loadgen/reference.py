@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from loadgen.summary import LevelSummary
+from loadgen.level_summary import LevelSummary
 
 USERS: tuple[int, ...] = (1, 10, 50)
 TOLERANCE = 0.15  # a cell passes when ours / reference is within 1 ± this

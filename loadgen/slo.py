@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from loadgen.errors import LoadgenError
 from loadgen.flags import finite
-from loadgen.summary import LevelSummary
+from loadgen.level_summary import LevelSummary
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from loadgen.breakdown import OLLAMA_SOURCE
 
 if TYPE_CHECKING:  # loadgen.summary holds the diagnostics, which hold a SlotEstimate
-    from loadgen.summary import LevelSummary
+    from loadgen.level_summary import LevelSummary
 
 QUEUED_MIN = 0.5  # mean requests waiting for a level to count as queued
 MAX_ERROR_RATE = 0.05  # the staircase leaves out levels with more failures

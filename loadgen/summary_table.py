@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from loadgen.summary import LevelSummary, RunSummary
+from loadgen.level_summary import LevelSummary
+from loadgen.summary import RunSummary
 
 _ERROR_PCT = "error %"
 _COLUMNS: tuple[tuple[str, str, str], ...] = (

@@ -12,10 +12,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from loadgen.level_summary import LevelSummary
 from loadgen.levels import ResourceSeries
 from loadgen.records import GpuSample, ProcessSample
 from loadgen.results import read_requests, read_sidecar, read_summary
-from loadgen.summary import LevelSummary
 
 MIB = 1 << 20
 GB = 1e9

@@ -38,6 +38,7 @@ from loadgen.cli.swarm import (
 from loadgen.cli.swarm_flags import options_for
 from loadgen.errors import LoadgenError
 from loadgen.flags import AUTO, CAPACITY, check_values, child_argv, seconds_of, value_of
+from loadgen.level_summary import LevelSummary
 from loadgen.line_protocol import encode
 from loadgen.results import CSV_PREFIX, make_run_id, prepare_results_dir, write_summary
 from loadgen.run.plan import StepPlan, parse_users
@@ -45,7 +46,7 @@ from loadgen.run.run_end import finish_results
 from loadgen.schema import capacity_point, run_tags
 from loadgen.sinks.influx_http import InfluxHttp, preflight
 from loadgen.slo import Slo, parse_slos
-from loadgen.summary import LevelSummary, RunSummary
+from loadgen.summary import RunSummary
 from loadgen.workload import load_dataset
 
 SHAPEFILE = PACKAGE_DIR / "capacity_shapefile.py"

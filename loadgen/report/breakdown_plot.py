@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from matplotlib.axes import Axes
 
+from loadgen.level_summary import LevelSummary
 from loadgen.report.runs import RunData
-from loadgen.summary import LevelSummary
 
 TITLE = "Where the TTFT goes (means)"
 # segment label, colour; drawn bottom up

@@ -10,8 +10,8 @@ from typing import Any
 from matplotlib.axes import Axes
 
 from loadgen.capacity import STEADY, CapacityReport
+from loadgen.level_summary import LevelSummary
 from loadgen.slo import Slo, parse_slo
-from loadgen.summary import LevelSummary
 
 HELD, BROKE = "#2a9d4b", "#d1342f"
 

@@ -19,11 +19,11 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from loadgen.level_summary import LevelSummary
 from loadgen.report.breakdown_plot import TITLE as BREAKDOWN_TITLE
 from loadgen.report.breakdown_plot import draw_breakdown, has_breakdown
 from loadgen.report.capacity_plot import draw_search
 from loadgen.report.runs import RunData
-from loadgen.summary import LevelSummary
 
 FIG_SIZE_IN = (7.0, 4.2)
 PNG_DPI = 120

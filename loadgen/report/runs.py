@@ -15,10 +15,11 @@ from loadgen.capacity import CapacityReport
 from loadgen.diagnostics import Diagnostics
 from loadgen.errors import LoadgenError
 from loadgen.fingerprint import Fingerprint
+from loadgen.level_summary import LevelSummary
 from loadgen.levels import ResourceSeries
 from loadgen.records import RequestRecord
 from loadgen.results import read_requests, read_sidecar, read_summary
-from loadgen.summary import LevelSummary, RunSummary
+from loadgen.summary import RunSummary
 from loadgen.timing import ttft_ms
 
 

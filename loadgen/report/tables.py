@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loadgen.fingerprint import differences, value_text
+from loadgen.level_summary import LevelSummary
 from loadgen.report.runs import RunData
-from loadgen.summary import LevelSummary
 
 MISSING = "-"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from loadgen.fingerprint import Fingerprint
+from loadgen.level_summary import LevelSummary
 from loadgen.results import (
     REQUESTS_FILE,
     SUMMARY_FILE,
@@ -23,7 +24,7 @@ from loadgen.results import (
 )
 from loadgen.run.salvage import summary_from_records
 from loadgen.steady import WINDOW_E2E_FACTOR  # a shorter window undercounts output tok/s
-from loadgen.summary import LevelSummary, RunMeta, RunSummary, SinkReport
+from loadgen.summary import RunMeta, RunSummary, SinkReport
 
 
 @dataclass(frozen=True, slots=True)

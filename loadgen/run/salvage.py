@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from loadgen.level_summary import summarize_level
 from loadgen.levels import Level, samples_in_window, wall_end_unix_ns
 from loadgen.records import RequestRecord
-from loadgen.summary import RunMeta, RunSummary, summarize_level
+from loadgen.summary import RunMeta, RunSummary
 from loadgen.unreachable import with_unreachable
 
 

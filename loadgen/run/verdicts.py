@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
+from loadgen.level_summary import NS_PER_S, LevelSummary
 from loadgen.run.health import verdict_lines
 from loadgen.slo import Slo, check_level, evaluate
-from loadgen.summary import NS_PER_S, LevelSummary, RunSummary
+from loadgen.summary import RunSummary
 
 NO_WINDOW = "loadgen: no level had a steady window; run longer or shorten --warmup"
 _SAMPLE_CHARS = 160  # an error detail quoted in a verdict line

@@ -18,9 +18,9 @@ from locust import LoadTestShape
 
 from loadgen.capacity import PROBE_EVENT, Probe, SearchSpec, next_load, verdict
 from loadgen.flags import AUTO
+from loadgen.level_summary import LevelSummary
 from loadgen.run.plan import LevelRamp, StepPlan
 from loadgen.slo import Slo, parse_slos
-from loadgen.summary import LevelSummary
 from loadgen.swarm import events, plugin
 
 VERDICT_WAIT_S = 10.0  # a level that brings no summary by then (no window) breaks every SLO

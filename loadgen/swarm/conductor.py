@@ -17,13 +17,14 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner
 
+from loadgen.level_summary import LevelSummary
 from loadgen.levels import Level, ResourceSeries
 from loadgen.redact import redact_url
 from loadgen.results import SUMMARY_FILE, SidecarTail, redact_argv, write_summary
 from loadgen.run.health import SATURATED_TEXT, HealthBook, HealthReport, verdict_lines
 from loadgen.run.plan import LevelRamp, expected_request_s
 from loadgen.run.target import TargetInfo
-from loadgen.summary import LevelSummary, RunSummary
+from loadgen.summary import RunSummary
 from loadgen.summary_table import format_table
 from loadgen.swarm import events, finalize, webui
 from loadgen.swarm.collector import STAGE_MESSAGE, Collector

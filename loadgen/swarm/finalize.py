@@ -10,18 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadgen import __version__
+from loadgen.level_summary import LevelSummary, summarize_level, with_resources, with_server
 from loadgen.levels import Level, ResourceSeries, first_window, samples_in_window
 from loadgen.records import RequestRecord
 from loadgen.redact import redact_url
-from loadgen.summary import (
-    GeneratorVerdict,
-    LevelSummary,
-    RunMeta,
-    RunSummary,
-    summarize_level,
-    with_resources,
-    with_server,
-)
+from loadgen.summary import GeneratorVerdict, RunMeta, RunSummary
 from loadgen.swarm.context import RunContext
 from loadgen.unreachable import with_unreachable
 

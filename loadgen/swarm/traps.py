@@ -18,11 +18,11 @@ from loadgen.diagnostics import (
     diagnose,
     reload_marks,
 )
+from loadgen.level_summary import LevelSummary
 from loadgen.levels import Level
 from loadgen.records import EngineSample, RequestRecord, SidecarSample
 from loadgen.sidecar.engine import EngineFormatError, base_url, get_json, parse_ollama_ps
 from loadgen.slots import level_loads, parallel_slots
-from loadgen.summary import LevelSummary
 from loadgen.swarm import events
 from loadgen.swarm.context import RunContext
 

@@ -26,9 +26,7 @@ from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 pytestmark = [pytest.mark.real_engine, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SETUP = Path(
-    os.environ.get("LOADGEN_VLLM_SETUP", ROOT / "bench/real_engines/setup-vllm-cpu.sh")
-)
+SETUP = Path(os.environ.get("LOADGEN_VLLM_SETUP", ROOT / "bench/real_engines/setup-vllm-cpu.sh"))
 ENV_FILE = Path(
     os.environ.get(
         "LOADGEN_VLLM_ENV", Path(os.environ.get("TMPDIR", "/tmp")) / "loadgen-real/vllm.env"

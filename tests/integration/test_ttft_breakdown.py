@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from loadgen.level_summary import LevelSummary
 from loadgen.sim.metrics import REQUEST_LATENCY_BUCKETS_S, TTFT_BUCKETS_S
 from loadgen.sim.truth import scrapes_path
 from loadgen.stats import nearest_rank
-from loadgen.summary import LevelSummary
 from tests.fixtures.metrics_proxy import metrics_proxy
 from tests.fixtures.sim import SimFactory
 from tests.fixtures.swarm import run_swarm

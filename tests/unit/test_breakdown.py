@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from loadgen.breakdown import OLLAMA_SOURCE, VLLM_SOURCE, vllm_fields, window_fields
+from loadgen.level_summary import LevelSummary, summarize_samples, with_server
 from loadgen.prometheus import parse_snapshot
 from loadgen.records import OllamaTimings, RequestRecord
 from loadgen.schema import BREAKDOWN_FIELDS, LLM_STAGE
 from loadgen.sim.metrics import ITL_BUCKETS_S, REQUEST_LATENCY_BUCKETS_S, TTFT_BUCKETS_S
 from loadgen.stats import LevelSamples
-from loadgen.summary import LevelSummary, summarize_samples, with_server
 
 LABELS = ("model_name", "engine")
 HISTOGRAMS = {  # vLLM 0.32's names and bucket edges (vllm/v1/metrics/loggers.py, buckets.py)

@@ -7,9 +7,9 @@ import dataclasses
 
 from loadgen.capacity import CapacityReport, SearchSpec, replay, verdict, with_error_gate
 from loadgen.capacity_table import format_capacity
+from loadgen.level_summary import LevelSummary
 from loadgen.schema import LLM_CAPACITY, capacity_point, run_tags
 from loadgen.slo import parse_slo
-from loadgen.summary import LevelSummary
 
 SLO = parse_slo("ttft_p95_ms<=500")
 NOT_SETTLED = "not settled: last 3 intervals of 1 s: output tok/s within ±40 % (allowed ±25 %)"

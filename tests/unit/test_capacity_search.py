@@ -17,8 +17,8 @@ from loadgen.capacity import (
     with_error_gate,
 )
 from loadgen.errors import LoadgenError
+from loadgen.level_summary import LevelSummary
 from loadgen.slo import parse_slo
-from loadgen.summary import LevelSummary
 
 SLO = parse_slo("ttft_p95_ms<=500")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loadgen.level_summary import LevelSummary
 from loadgen.reference import (
     MAIN_PROFILE,
     REFERENCE,
@@ -16,7 +17,6 @@ from loadgen.reference import (
     measured,
     shell_command,
 )
-from loadgen.summary import LevelSummary
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 pytestmark = pytest.mark.slow

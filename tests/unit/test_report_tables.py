@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from loadgen.level_summary import LevelSummary
 from loadgen.levels import Level
 from loadgen.report.runs import RunData
 from loadgen.report.tables import (
@@ -15,7 +16,6 @@ from loadgen.report.tables import (
     level_table,
     render_text,
 )
-from loadgen.summary import LevelSummary
 from tests.fixtures.results_dirs import LEVEL_S, level_row
 
 

@@ -255,7 +255,7 @@ def _assert_declared_types(point: LinePoint) -> None:
 
 def test_every_numeric_level_summary_field_is_declared() -> None:
     """The dashboards read llm_stage's declared fields: LevelSummary must not drift from them."""
-    from loadgen.summary import LevelSummary
+    from loadgen.level_summary import LevelSummary
 
     numeric = {
         f.name

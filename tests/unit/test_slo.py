@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from loadgen.errors import LoadgenError
+from loadgen.level_summary import LevelSummary, summarize_samples
 from loadgen.slo import Slo, evaluate, parse_slo, parse_slos
 from loadgen.stats import LevelSamples
-from loadgen.summary import LevelSummary, summarize_samples
 
 
 def _level(stage: int, users: int, **values: float | None) -> LevelSummary:

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from loadgen.breakdown import OLLAMA_SOURCE
+from loadgen.level_summary import summarize_samples
 from loadgen.slots import (
     QUEUE_SHARE,
     TTFT_STAIRCASE,
@@ -16,7 +17,6 @@ from loadgen.slots import (
     parallel_slots,
 )
 from loadgen.stats import LevelSamples
-from loadgen.summary import summarize_samples
 
 SERVICE_S = 0.5  # every request holds a slot this long
 BASE_TTFT_MS = 30.0  # prefill + overhead, no wait

@@ -9,11 +9,12 @@ import pytest
 
 from loadgen.errors import EXIT_OK, EXIT_SLO_BREACH, LoadgenError
 from loadgen.flags import FLAG, MAX_STEP_TIME_S
+from loadgen.level_summary import summarize_level
 from loadgen.levels import Level, LevelTracker
 from loadgen.run.run_end import short_window_warning
 from loadgen.run.verdicts import steady_verdict
 from loadgen.stats import LevelSamples
-from loadgen.summary import RunMeta, RunSummary, summarize_level
+from loadgen.summary import RunMeta, RunSummary
 from loadgen.summary_table import format_table
 
 S = 1_000_000_000

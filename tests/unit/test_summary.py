@@ -9,17 +9,11 @@ import re
 import pytest
 
 from loadgen.errors import LoadgenError
+from loadgen.level_summary import LevelSummary, summarize_level, summarize_samples, with_server
 from loadgen.levels import Level, samples_in_window
 from loadgen.records import OllamaTimings, RequestRecord
 from loadgen.stats import LevelSamples
-from loadgen.summary import (
-    LevelSummary,
-    RunMeta,
-    RunSummary,
-    summarize_level,
-    summarize_samples,
-    with_server,
-)
+from loadgen.summary import RunMeta, RunSummary
 from loadgen.summary_table import format_table
 from tests.unit.test_timing import MS, record
 

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from loadgen.level_summary import LevelSummary, summarize_level, with_resources
 from loadgen.levels import Level, ResourceSeries, first_window
 from loadgen.records import GpuSample, ProcessSample, SidecarSample
 from loadgen.run.run_end import influx_notes, short_window_warning
 from loadgen.run.sim_launch import profile_engine
 from loadgen.stats import LevelSamples
-from loadgen.summary import (
-    LevelSummary,
-    RunMeta,
-    RunSummary,
-    SinkReport,
-    summarize_level,
-    with_resources,
-)
+from loadgen.summary import RunMeta, RunSummary, SinkReport
 from loadgen.summary_table import format_table
 
 S = 1_000_000_000

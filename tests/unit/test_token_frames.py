@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 from loadgen import schema
+from loadgen.level_summary import summarize_samples
 from loadgen.records import RequestRecord
 from loadgen.stats import LevelSamples
-from loadgen.summary import RunMeta, RunSummary, summarize_samples
+from loadgen.summary import RunMeta, RunSummary
 from loadgen.summary_table import format_table, token_count_lines
 from tests.unit.streams.replay import load, replay
 from tests.unit.test_timing import record

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from loadgen.level_summary import LevelSummary, summarize_level
 from loadgen.levels import Level
 from loadgen.records import RequestRecord
 from loadgen.run.verdicts import (
@@ -14,7 +15,7 @@ from loadgen.run.verdicts import (
     unreachable_verdict,
 )
 from loadgen.stats import LevelSamples
-from loadgen.summary import LevelSummary, RunMeta, RunSummary, summarize_level
+from loadgen.summary import RunMeta, RunSummary
 from loadgen.summary_table import format_table
 from loadgen.unreachable import engine_unreachable
 
