@@ -214,6 +214,8 @@ def capacity(**opts: Any) -> None:
     summary = dataclasses.replace(summary, capacity=report.to_dict())
     write_summary(spec.run.results_dir, summary)
     click.echo(format_capacity(report, summary.levels))
+    for line in summary.diagnostics.lines() if summary.diagnostics else ():
+        click.echo(line)  # Ollama's capacity traps (loadgen/diagnostics.py), as swarm prints them
     click.echo(f"results: {spec.run.results_dir}")
     influx_line = write_influx(spec, summary, report)
     if influx_line:
