@@ -59,6 +59,10 @@ class StreamAccumulator(Protocol):
     def on_frame(self, frame: dict[str, Any], now_ns: int) -> None:
         """One decoded JSON frame (an SSE `data:` object or an NDJSON line)."""
 
+    def on_token(self, text: str, now_ns: int) -> None:
+        """A frame that carries only a token's text (`text` not empty), recognised by its bytes:
+        the same as `on_frame` with the decoded frame."""
+
     def on_done_marker(self, now_ns: int) -> None:
         """SSE `data: [DONE]` (OpenAI); Ollama signals the end with `done: true` in a frame."""
 

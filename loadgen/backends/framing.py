@@ -8,6 +8,7 @@ many frames) and returns every frame completed by that chunk, decoded from JSON 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -20,15 +21,20 @@ _DONE = b"[DONE]"
 _RAW_PREVIEW_BYTES = 200
 _DATA_PREFIX = b"data: "
 _decode = msgspec.json.Decoder().decode
+# Recognises a whole SSE event (`data: ` + payload) that is a plain token frame: its group 1 is
+# the token's text as raw JSON string bytes, free of escapes and control characters.
+TokenEvent = Callable[[bytes], "re.Match[bytes] | None"]
 
 
 @dataclass(slots=True)
 class Decoded:
-    """One complete frame: a JSON object, the SSE `[DONE]` marker, or undecodable bytes."""
+    """One complete frame: a JSON object, a plain token frame recognised without decoding
+    (`text`), the SSE `[DONE]` marker, or undecodable bytes."""
 
-    kind: Literal["frame", "done", "malformed"]
+    kind: Literal["frame", "token", "done", "malformed"]
     frame: dict[str, Any] | None = None
     raw: bytes = b""
+    text: str = ""
 
 
 class FrameDecoder(Protocol):
@@ -58,9 +64,11 @@ class SseDecoder:
 
     Lines end with `\\n`, `\\r\\n` or `\\r` (sse-starlette, used by llama-cpp-python, sends
     `\\r\\n`). `event:`, `id:` and `retry:` fields are ignored; `data: [DONE]` is the OpenAI end.
+    A backend may pass `token_event`: an event it matches is a token, not decoded as JSON.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, token_event: TokenEvent | None = None) -> None:
+        self._token_event = token_event
         self._buffer = b""
         self._data: list[bytes] = []  # the data lines of an event still open
 
@@ -73,7 +81,13 @@ class SseDecoder:
         events = buffer.split(b"\n\n")
         self._buffer = events.pop()
         out: list[Decoded] = []
+        token_event = self._token_event
         for event in events:
+            if token_event is not None:
+                token = _token(token_event, event)
+                if token is not None:
+                    out.append(token)
+                    continue
             if event.startswith(_DATA_PREFIX) and b"\n" not in event:
                 out.append(_payload(event[6:]))
                 continue
@@ -124,6 +138,17 @@ class SseDecoder:
         out.append(_payload(payload))
 
 
+def _token(token_event: TokenEvent, event: bytes) -> Decoded | None:
+    """A plain token frame, or None: anything else takes the full decode."""
+    match = token_event(event)
+    if match is None:
+        return None
+    try:
+        return Decoded("token", text=match.group(1).decode())
+    except UnicodeDecodeError:  # the full decode reports it as malformed
+        return None
+
+
 def _payload(payload: bytes) -> Decoded:
     """An event's data: the `[DONE]` marker or a JSON frame."""
     return Decoded("done") if payload.strip() == _DONE else decode_json(payload)
@@ -153,6 +178,8 @@ def dispatch(frames: list[Decoded], accumulator: StreamAccumulator, now_ns: int)
     for item in frames:
         if item.kind == "frame" and item.frame is not None:
             accumulator.on_frame(item.frame, now_ns)
+        elif item.kind == "token":
+            accumulator.on_token(item.text, now_ns)
         elif item.kind == "done":
             accumulator.on_done_marker(now_ns)
         else:
