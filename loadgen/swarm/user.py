@@ -47,6 +47,7 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
         self._rng = random.Random(0)
         self._think_s = 0.0
         self._retry_wait_s: float | None = None  # waited on a Retry-After since the last request
+        self._refusals_in_row = 0  # 429/503 answers since the last success
 
     def on_start(self) -> None:
         session = plugin.session_for(self.environment)
@@ -83,14 +84,19 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
         return t_sched_ns
 
     def _back_off(self, record: RequestRecord) -> None:
-        """After a failure, before the next request: wait out a 429's or 503's Retry-After (as
-        the official OpenAI client does; noted on the next record), or a moment for a down
-        server, so a user never piles requests on an engine that asked for a pause. The sleep
-        dies with the user when the run stops."""
+        """After a failure, before the next request: wait out a 429's or 503's Retry-After, or
+        without one back off as the official OpenAI client does (noted on the next record as
+        retry_wait_s), or a moment for a down server, so a user never piles requests on an
+        engine that asked for a pause. The sleep dies with the user when the run stops."""
         if record.error_type == "connect":
             gevent.sleep(CONNECT_BACKOFF_S)
             return
-        wait_s = retry_after.wait_s(record.http_status, record.retry_after_s)
+        if record.http_status in retry_after.WAIT_STATUSES:
+            self._refusals_in_row += 1
+        jitter = 1.0 - 0.25 * random.random()
+        wait_s = retry_after.wait_s(
+            record.http_status, record.retry_after_s, self._refusals_in_row, jitter
+        )
         if wait_s > 0:
             gevent.sleep(wait_s)
             self._retry_wait_s = wait_s
@@ -111,6 +117,7 @@ class ChatUser(User):  # type: ignore[misc]  # locust is untyped to mypy
             if not record.ok:
                 self._back_off(record)
                 return
+            self._refusals_in_row = 0
             replies.append(reply)
             t_sched_ns = None
             if self._think_s > 0 and turn_index + 1 < len(chat.turns):

@@ -1,7 +1,8 @@
 """Error answers through both clients, for real: `loadgen swarm` against the simulator's faults.
 
 Every error record carries its HTTP status, and a 429 or 503 with Retry-After makes the user
-wait that long before its next request (recorded as retry_after_s, then retry_wait_s).
+wait that long before its next request (recorded as retry_after_s, then retry_wait_s); one
+without (Ollama's "server busy") makes it back off as the OpenAI client does.
 """
 
 from __future__ import annotations
@@ -41,3 +42,30 @@ def test_a_user_waits_out_retry_after(tmp_path: Path, client: str) -> None:
     assert {r["retry_after_s"] for r in records} == {2.0}
     assert records[0]["retry_wait_s"] is None
     assert {r["retry_wait_s"] for r in records[1:]} <= {2.0}
+
+
+# Ollama-like: one slot and one queue place, so a third user is refused with 503 "server busy"
+# and no Retry-After; a request holds its slot for about 0.4 s.
+ONE_SLOT_PROFILE = """\
+engine = "ollama"
+scheduler = "fifo"
+model = "one-slot"
+max_running = 1
+max_queue = 1
+step_base_ms = 25.0
+"""
+
+
+def test_a_refused_user_backs_off_without_retry_after(tmp_path: Path) -> None:
+    profile = tmp_path / "one-slot.toml"
+    profile.write_text(ONE_SLOT_PROFILE)
+    args = ("--users", "3", "--run-time", "4s", "--output-tokens", "16", "--ignore-eos")
+    run = run_swarm(tmp_path / "run", "--sim", str(profile), *args, "--max-error-rate", "1")
+    records = run.records()
+    refused = [r for r in records if r["http_status"] == 503]
+    assert refused, run.stderr  # the queue was full at times
+    assert all(r["retry_after_s"] is None for r in refused)  # nothing asked
+    # waits of 0.5 s and more: a handful of refusals in 4 s, where no back-off gave thousands
+    assert len(refused) <= 3 * 8
+    waits = [r["retry_wait_s"] for r in records if r["retry_wait_s"] is not None]
+    assert waits and all(0.375 <= w <= 8.0 for w in waits)

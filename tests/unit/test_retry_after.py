@@ -36,5 +36,11 @@ def test_a_user_waits_only_after_429_and_503_and_never_over_the_cap() -> None:
     assert wait_s(503, 1.0) == 1.0
     assert wait_s(500, 2.0) == 0.0
     assert wait_s(None, 2.0) == 0.0
-    assert wait_s(429, None) == 0.0
     assert wait_s(429, 3600.0) == MAX_WAIT_S
+
+
+def test_a_refusal_without_an_ask_backs_off_as_the_openai_client_does() -> None:
+    """0.5 s, doubled per refusal in a row, at most 8 s, times the jitter; never after a 500."""
+    assert [wait_s(503, None, n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert wait_s(429, None, 2, jitter=0.75) == 0.75
+    assert wait_s(500, None, 3) == 0.0
