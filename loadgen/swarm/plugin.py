@@ -40,12 +40,14 @@ from loadgen.swarm.conductor import CHILD_ENV, Conductor
 from loadgen.swarm.events import RunContext
 from loadgen.swarm.intervals import IntervalCounter
 from loadgen.swarm.options import SwarmSettings
-from loadgen.swarm.run_stop import WorkerStop, quit_when_orphaned
+from loadgen.swarm.run_stop import EarlyStop, WorkerStop, quit_when_orphaned
 from loadgen.swarm.session import LevelState, Session, worker_id
 
 SHIP_INTERVAL_S = 1.0
 DRAIN_TIMEOUT_S = 15.0  # how long the master waits for the workers' last records
 _sessions: list[Session] = []
+# Ctrl-C from the process's start until the run's own handler is in (cancelled in _on_init)
+_early_stop = EarlyStop()
 _installed: list[bool] = []
 _stage = LevelState()
 
@@ -125,6 +127,7 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_kwargs
     )
     conductor = Conductor(environment, session, collector, info, health)
     conductor.install(web_ui)
+    _early_stop.cancel()  # the run's own Ctrl-C handling holds from here
     if isinstance(runner, MasterRunner):
         runner.register_message(RECORDS_MESSAGE, lambda msg, **_: collector.add_shipped(msg.data))
         _hear_health(runner, conductor)
@@ -231,6 +234,7 @@ def _wire_worker(environment: Any, runner: Any) -> None:
         runner.send_message(FLUSHED_MESSAGE, {"records": shipper.shipped})
 
     WorkerStop(runner, shipper.flush).install(environment)
+    _early_stop.cancel()
     if getattr(environment.parsed_options, "processes", None):  # forked by a local master
         quit_when_orphaned(runner.stop)
     runner.register_message(STAGE_MESSAGE, on_stage)

@@ -38,6 +38,24 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class EarlyStop:
+    """Ctrl-C before a run's own handler is in: while the process probes the target, checks the
+    InfluxDB sink or a master binds. One line and exit 130 instead of a KeyboardInterrupt
+    traceback from whichever call was under way. `cancel()` once RunStop or WorkerStop holds."""
+
+    def __init__(self) -> None:
+        self._watcher: Any = gevent.signal_handler(signal.SIGINT, self._fire)
+
+    @staticmethod
+    def _fire() -> None:
+        note("interrupted before the run started: no load was sent")
+        main = gevent.get_hub().parent
+        gevent.spawn(main.throw, SystemExit(130))
+
+    def cancel(self) -> None:
+        self._watcher.cancel()
+
+
 class RunStop:
     """The master's or local runner's early end; `reason` is summary.json's end_reason."""
 
