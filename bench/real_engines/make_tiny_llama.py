@@ -1,16 +1,36 @@
-"""Build a tiny random-weight Llama + locally trained byte-level BPE tokenizer.
-Usage: make_tiny_llama.py OUTDIR
+"""Build a random-weight Llama + locally trained byte-level BPE tokenizer, for vLLM on a CPU.
+Usage: make_tiny_llama.py OUTDIR [--preset tiny|small] [--hidden-size N] [--layers N]
+                                 [--intermediate-size N]
+Presets: tiny (hidden 128, 2 layers: ~1.5 ms a decode step here) and small (slower; sized so
+that vLLM's API server on 2 shared cores keeps up with it). The flags override a preset's sizes.
 """
 
+import argparse
 import glob
 import os
-import sys
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-OUT = sys.argv[1]
+HEAD_DIM = 64
+# hidden size, layers, MLP width
+PRESETS = {"tiny": (128, 2, 256), "small": (768, 6, 2048)}
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+ap.add_argument("outdir")
+ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+ap.add_argument("--hidden-size", type=int, help=f"a multiple of {HEAD_DIM}")
+ap.add_argument("--layers", type=int)
+ap.add_argument("--intermediate-size", type=int)
+args = ap.parse_args()
+hidden, layers, intermediate = PRESETS[args.preset]
+hidden = args.hidden_size or hidden
+layers = args.layers or layers
+intermediate = args.intermediate_size or intermediate
+if hidden % HEAD_DIM:
+    ap.error(f"--hidden-size {hidden} is not a multiple of {HEAD_DIM}")
+OUT = args.outdir
 os.makedirs(OUT, exist_ok=True)
 
 # local training text: CPython stdlib sources + docs in /usr/share/doc (plain text only)
@@ -45,12 +65,12 @@ hf_tok.save_pretrained(OUT)
 vocab = len(hf_tok)
 cfg = LlamaConfig(
     vocab_size=vocab,
-    hidden_size=128,
-    intermediate_size=256,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    num_key_value_heads=2,
-    head_dim=64,
+    hidden_size=hidden,
+    intermediate_size=intermediate,
+    num_hidden_layers=layers,
+    num_attention_heads=hidden // HEAD_DIM,
+    num_key_value_heads=hidden // HEAD_DIM,
+    head_dim=HEAD_DIM,
     max_position_embeddings=4096,
     bos_token_id=hf_tok.bos_token_id,
     eos_token_id=hf_tok.eos_token_id,
