@@ -7,6 +7,7 @@ The accumulator is pure: it never reads a clock itself, so tests drive it with a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,3 +72,22 @@ class StreamAccumulator(Protocol):
 
     def result(self, now_ns: int) -> StreamResult:
         """Close the stream; a missing end marker becomes error_type='truncated'."""
+
+
+def server_message(body: bytes) -> str:
+    """The message of an error body: vLLM's `message`, OpenAI's `error.message`, Ollama's
+    `error`; else the body's text (one line, shortened)."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str) and error:
+            return error
+        if data.get("message"):
+            return str(data["message"])
+    return " ".join(text.split())[:200] or "(empty body)"

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from loadgen.backends import backend_for
-from loadgen.backends.base import PREFLIGHT_HEADER, ChatRequest
+from loadgen.backends.base import PREFLIGHT_HEADER, ChatRequest, server_message
 from loadgen.errors import LoadgenError
 from loadgen.run.target import TargetInfo, listed_models
 
@@ -30,25 +30,6 @@ def tiny_request(api: str, model: str) -> tuple[str, dict[str, Any]]:
         body = {"model": model, "messages": _PROMPT, "stream": False, "options": {"num_predict": 1}}
         return "/api/chat", body
     return "/v1/chat/completions", {"model": model, "messages": _PROMPT, "max_tokens": 1}
-
-
-def server_message(body: bytes) -> str:
-    """The message of an error body: vLLM's `message`, OpenAI's `error.message`, Ollama's
-    `error`; else the body's text (one line, shortened)."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str) and error:
-            return error
-        if data.get("message"):
-            return str(data["message"])
-    return " ".join(text.split())[:200] or "(empty body)"
 
 
 def _send(url: str, body: dict[str, Any], api_key: str | None, timeout_s: float) -> str | None:

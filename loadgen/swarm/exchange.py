@@ -10,11 +10,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from loadgen.backends.base import ChatRequest, StreamResult
+from loadgen.backends.base import ChatRequest, StreamResult, server_message
 from loadgen.backends.framing import StreamParser
 from loadgen.records import ErrorType
 
 _DETAIL_CHARS = 200
+_ERROR_BODY_BYTES = 16_384  # an error body read for its message; longer ones are cut
 _REQUEST_ID_NAMESPACE = uuid.UUID("6c6f6164-6765-4e2d-8000-726571756573")
 
 
@@ -89,6 +90,6 @@ def empty_result() -> StreamResult:
 
 
 def status_detail(status: int, body: bytes) -> str:
-    """'HTTP 503: <first bytes of the body>' for a non-2xx response."""
-    text = body[:_DETAIL_CHARS].decode("utf-8", "replace")
-    return f"HTTP {status}: {text}".strip()
+    """'HTTP 503: <the server's message>' for a non-2xx response: the message of a JSON error
+    body (vLLM's, OpenAI's or Ollama's), else the body's first bytes."""
+    return f"HTTP {status}: {server_message(body[:_ERROR_BODY_BYTES])[:_DETAIL_CHARS]}"

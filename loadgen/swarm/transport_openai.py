@@ -28,7 +28,14 @@ import openai
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser
 from loadgen.retry_after import retry_after_s
-from loadgen.swarm.exchange import AnswerHead, Exchange, WireBackend, empty_result, failed
+from loadgen.swarm.exchange import (
+    AnswerHead,
+    Exchange,
+    WireBackend,
+    empty_result,
+    failed,
+    status_detail,
+)
 
 # The SDK's first request computes platform headers, and platform.processor() runs `uname -p`
 # through (gevent's) subprocess, which can hang inside a running Locust user. Compute it once
@@ -150,8 +157,8 @@ class OpenAISdkTransport:
         now_ns = time.perf_counter_ns()
         partial = parser.accumulator.result(now_ns) if got_headers else empty_result()
         if isinstance(exc, openai.APIStatusError):
-            text = exc.response.text[:200] if exc.response is not None else str(exc)
-            return failed(partial, "http_status", f"HTTP {exc.status_code}: {text}")
+            body = exc.response.content if exc.response is not None else str(exc).encode()
+            return failed(partial, "http_status", status_detail(exc.status_code, body))
         if isinstance(exc, _Stall):
             return failed(partial, "stall", f"no data for {self._stall_timeout_s:g} s mid-stream")
         if isinstance(exc, (TimeoutError, openai.APITimeoutError)):

@@ -111,6 +111,26 @@ def test_transport_error_beats_missing_end_marker_but_not_a_parsed_error() -> No
     assert status_detail(503, b"busy") == "HTTP 503: busy"
 
 
+def test_an_error_answer_is_recorded_with_the_servers_own_message() -> None:
+    """vLLM's, OpenAI's and Ollama's JSON error bodies give their message, not the raw JSON."""
+    vllm = (
+        b'{"object":"error","message":"This model\'s maximum context length is 2048 tokens.",'
+        b'"type":"BadRequestError","param":null,"code":400}'
+    )
+    openai = b'{"error":{"message":"Rate limit reached","type":"requests","code":"429"}}'
+    ollama = b'{"error":"server busy, please try again.  maximum pending requests exceeded"}'
+    assert (
+        status_detail(400, vllm) == "HTTP 400: This model's maximum context length is 2048 tokens."
+    )
+    assert status_detail(429, openai) == "HTTP 429: Rate limit reached"
+    assert status_detail(503, ollama).startswith("HTTP 503: server busy, please try again.")
+    assert (
+        status_detail(502, b"<html>\n<b>Bad   gateway</b></html>")
+        == "HTTP 502: <html> <b>Bad gateway</b></html>"
+    )
+    assert status_detail(500, b"") == "HTTP 500: (empty body)"
+
+
 def test_summary_json_carries_each_levels_window() -> None:
     context = RunContext("run-1", "http://127.0.0.1:9", "sim", "m", "openai", "Chat", "/tmp/r")
     offset_ns = 5 * S - 100 * S  # wall 100 s <-> perf_counter 5 s
