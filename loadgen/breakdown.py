@@ -18,6 +18,7 @@ from loadgen.prometheus import (
     histogram_delta,
     nearest,
 )
+from loadgen.records import RequestRecord
 from loadgen.stats import LevelSamples
 
 MS_PER_S = 1000.0
@@ -129,3 +130,20 @@ def ollama_fields(samples: LevelSamples) -> dict[str, Any]:
         for pct in pcts:
             fields[f"{stem}_p{pct}_ms"] = samples.percentile(metric, pct)
     return fields
+
+
+def client_ttft_mean_ms(
+    records: Iterable[RequestRecord], start_unix_ns: int, end_unix_ns: int
+) -> float | None:
+    """The client's TTFT mean over the successful requests whose first token it read between
+    two /metrics scrapes: the requests whose TTFT vLLM counted between them (it observes a TTFT
+    when the first token comes, not when the request ends), so that the two means subtract."""
+    total_ns = count = 0
+    for r in records:
+        if not r.ok or r.t_first_ns is None:
+            continue
+        ttft_ns = r.t_first_ns - r.t_send_ns
+        if start_unix_ns <= r.wall_send_unix_ns + ttft_ns < end_unix_ns:
+            total_ns += ttft_ns
+            count += 1
+    return total_ns / count / 1e6 if count else None

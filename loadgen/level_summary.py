@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from loadgen.breakdown import OLLAMA_SOURCE, ollama_fields
+from loadgen.breakdown import OLLAMA_SOURCE, VLLM_SOURCE, ollama_fields
 from loadgen.errors import LoadgenError
 from loadgen.levels import Level, ResourceSeries
 from loadgen.stats import LevelSamples
@@ -169,14 +169,23 @@ def _client_side(
     )
 
 
-def client_overhead_ms(level: LevelSummary) -> float | None:
+def client_overhead_ms(
+    level: LevelSummary, client_ttft_mean_ms: float | None = None
+) -> float | None:
     """Client TTFT mean − server TTFT mean: the network, HTTP and the API server in front of
-    the engine (for vLLM also tokenising the prompt and detokenising the first token)."""
-    client, server = level.ttft_mean_ms, level.server_ttft_mean_ms
+    the engine (for vLLM also tokenising the prompt and detokenising the first token). For a
+    /metrics breakdown, `client_ttft_mean_ms` is the client's mean over the requests whose first
+    token came between the scrapes (breakdown.client_ttft_mean_ms), the ones vLLM counted."""
+    client = level.ttft_mean_ms
+    if level.breakdown_source == VLLM_SOURCE and client_ttft_mean_ms is not None:
+        client = client_ttft_mean_ms
+    server = level.server_ttft_mean_ms
     return None if client is None or server is None else client - server
 
 
-def with_server(level: LevelSummary, fields: Mapping[str, Any]) -> LevelSummary:
+def with_server(
+    level: LevelSummary, fields: Mapping[str, Any], client_ttft_mean_ms: float | None = None
+) -> LevelSummary:
     """`level` with server-side `fields` (loadgen/breakdown.py) and its client share. A level
     that has Ollama's exact breakdown keeps it, and takes nothing from a /metrics (Ollama has
     none: a server that also speaks vLLM's, as the simulator, would mix two engines' views)."""
@@ -185,7 +194,7 @@ def with_server(level: LevelSummary, fields: Mapping[str, Any]) -> LevelSummary:
         raise ValueError(f"not LevelSummary fields: {sorted(unknown)}")
     if level.breakdown_source != OLLAMA_SOURCE:
         level = replace(level, **fields)
-    return replace(level, client_overhead_ms=client_overhead_ms(level))
+    return replace(level, client_overhead_ms=client_overhead_ms(level, client_ttft_mean_ms))
 
 
 def summarize_level(samples: LevelSamples, level: Level) -> LevelSummary | None:

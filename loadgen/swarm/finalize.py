@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loadgen import __version__
+from loadgen.breakdown import client_ttft_mean_ms
 from loadgen.level_summary import LevelSummary, summarize_level, with_resources, with_server
 from loadgen.levels import Level, ResourceSeries, first_window, samples_in_window
 from loadgen.records import RequestRecord
@@ -30,7 +31,14 @@ def level_summary(
     window (loadgen/breakdown.py); None if it never had a window."""
     summary = summarize_level(samples_in_window(records, level), level)
     if summary is not None and server:
-        summary = with_server(summary, server)
+        start, end = (
+            server.get("server_window_start_unix_ns"),
+            server.get("server_window_end_unix_ns"),
+        )
+        client_ttft = (
+            None if start is None or end is None else client_ttft_mean_ms(records, start, end)
+        )
+        summary = with_server(summary, server, client_ttft)
     first = first_window(levels)
     if summary is None or first is None:
         return summary

@@ -240,9 +240,7 @@ def test_server_means_are_vllms_own_sum_and_count_deltas(
             assert lv[field] == pytest.approx(1000 * seconds / count, rel=1e-9), field
         e2e = "vllm:e2e_request_latency_seconds_count"
         assert lv["server_requests"] == last[e2e] - first[e2e] > 0
-        assert lv["client_overhead_ms"] == pytest.approx(
-            lv["ttft_mean_ms"] - lv["server_ttft_mean_ms"]
-        )
+        assert lv["client_overhead_ms"] is not None  # checked against records below
 
 
 def first_token_ttft_ms(records: list[dict[str, Any]], start_ns: int, end_ns: int) -> list[float]:
@@ -282,9 +280,10 @@ def test_ttft_breakdown_client_share_and_queue(queued_run: SwarmRun) -> None:
         )
         # vLLM stamps a request's arrival after the client sent it, and its first token before
         # the client read it: over the same requests, the client's share is never negative.
-        # The level's client_overhead_ms sets the requests that ended in the window beside
-        # those whose first token vLLM counted there; where TTFTs spread (queued 4th user),
-        # the two means can differ either way by more than the share.
+        # client_overhead_ms takes the client's mean over those requests (not over the ones
+        # that ended in the window: where TTFTs spread, as for the queued 4th user, the two
+        # means differ either way by more than the share).
+        assert lv["client_overhead_ms"] == pytest.approx(same_share_ms)
         assert same_share_ms >= 0
         assert lv["server_ttft_mean_ms"] >= lv["prefill_mean_ms"] > 0
     queue = {users: lv["queue_mean_ms"] for users, lv in levels.items()}

@@ -10,7 +10,13 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from loadgen.breakdown import OLLAMA_SOURCE, VLLM_SOURCE, vllm_fields, window_fields
+from loadgen.breakdown import (
+    OLLAMA_SOURCE,
+    VLLM_SOURCE,
+    client_ttft_mean_ms,
+    vllm_fields,
+    window_fields,
+)
 from loadgen.level_summary import LevelSummary, summarize_samples, with_server
 from loadgen.prometheus import parse_snapshot
 from loadgen.records import OllamaTimings, RequestRecord
@@ -190,6 +196,50 @@ def test_with_server_keeps_ollama_exact_and_rejects_unknown_fields() -> None:
     assert merged == level  # Ollama's own numbers, not another engine's view
     with pytest.raises(ValueError, match="queue_ms"):
         with_server(level, {"queue_ms": 1.0})
+
+
+def _timed_record(seq: int, wall_send_unix_ns: int, ttft_ms: float, e2e_ms: float) -> RequestRecord:
+    return RequestRecord(
+        run_id="r",
+        api="openai",
+        model="m",
+        user_class="Chat",
+        worker="w",
+        stage_index=0,
+        stage_users=4,
+        seq=seq,
+        wall_send_unix_ns=wall_send_unix_ns,
+        t_send_ns=1_000,
+        t_end_ns=1_000 + int(e2e_ms * 1e6),
+        t_first_ns=1_000 + int(ttft_ms * 1e6),
+        n_out=1,
+    )
+
+
+def test_the_client_share_compares_the_requests_vllm_counted() -> None:
+    """vLLM counts a TTFT when the first token comes; the level's TTFT mean is over requests
+    that ended in the window. Queued requests that started in the window and end after it
+    count on vLLM's side only, so the share subtracts the client's mean over the same ones."""
+    s = 1_000_000_000
+    start, end = 10 * s, 20 * s
+    records = [
+        _timed_record(0, 9 * s, ttft_ms=1500, e2e_ms=1600),  # first token at 10.5 s: counted
+        _timed_record(1, 12 * s, ttft_ms=100, e2e_ms=200),  # inside
+        _timed_record(2, 19 * s, ttft_ms=900, e2e_ms=5000),  # first token 19.9 s, ends after
+        _timed_record(3, 19 * s + 950_000_000, ttft_ms=200, e2e_ms=300),  # first token after
+        dataclasses.replace(_timed_record(4, 12 * s, 50, 60), ok=False),  # failed: never
+    ]
+    assert client_ttft_mean_ms(records, start, end) == pytest.approx((1500 + 100 + 900) / 3)
+    assert client_ttft_mean_ms(records, 30 * s, 40 * s) is None
+    level = LevelSummary(**{**_empty_level_fields(), "ttft_mean_ms": 400.0})
+    server = {"breakdown_source": VLLM_SOURCE, "server_ttft_mean_ms": 830.0}
+    assert with_server(level, server, 833.0).client_overhead_ms == pytest.approx(3.0)
+    assert with_server(level, server).client_overhead_ms == pytest.approx(-430.0)  # old reading
+
+
+def _empty_level_fields() -> dict[str, object]:
+    level = summarize_samples(LevelSamples(), 1.0, 4)
+    return {f.name: getattr(level, f.name) for f in dataclasses.fields(level)}
 
 
 def test_every_breakdown_field_is_a_level_summary_field_on_llm_stage() -> None:
