@@ -130,6 +130,9 @@ def metrics(args: argparse.Namespace) -> int:
         c = f"{client[key]:9.1f}" if key in client else " " * 9
         s = f"{server[key]:9.1f}" if key in server else "        -"
         print(f"metrics:   {key:8s} client {c}   server {s}")
+    if "ttft" not in server:
+        print("metrics: FAIL vLLM counted no TTFT between the two /metrics documents")
+        return 1
     print(f"metrics: client TTFT mean - server TTFT mean {client['ttft'] - server['ttft']:+.1f} ms")
     return 0 if finished >= len(ok) else 1
 
