@@ -233,15 +233,35 @@ def run_locust(argv: list[str], env: dict[str, str]) -> ChildEnd:
     try:
         return ChildEnd(proc.wait())
     except KeyboardInterrupt:
-        try:
-            proc.wait(CHILD_GRACE_S)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(CHILD_STOP_S)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            proc.kill()
-        return ChildEnd(proc.wait(), interrupted=True)
+        return ChildEnd(_stop_child(proc), interrupted=True)
+
+
+def _stop_child(proc: subprocess.Popen[bytes]) -> int:
+    """After the first Ctrl-C: the second passes SIGINT on at once, a third kills the child.
+    Once it has ended, one more Ctrl-C is ignored while this process writes the results (a
+    second press can come after a child that stopped fast), and a further one exits 130."""
+    presses = [1]
+
+    def press(_signum: int, _frame: Any) -> None:
+        presses[0] += 1
+        if proc.poll() is None:
+            proc.kill() if presses[0] >= 3 else proc.send_signal(signal.SIGINT)
+        elif presses[0] > 2:
+            raise SystemExit(130)
+        else:
+            click.echo("loadgen: already stopping: writing the results", err=True)
+
+    signal.signal(signal.SIGINT, press)
+    signal.signal(signal.SIGTERM, press)
+    try:
+        proc.wait(CHILD_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(CHILD_STOP_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return proc.wait()
 
 
 def first_ramp(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> float | None:
