@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from loadgen.mapping import build
 from loadgen.records import RequestRecord
 from loadgen.slots import SlotEstimate
 
@@ -22,13 +23,6 @@ OFFLOAD_WARN_FRACTION = 1.0  # any share of the model off the GPU is worth a war
 FINDING_EVENT = "diagnostic"
 RELOAD_EVENT = "model_reload"
 MAX_RELOAD_MARKS = 200  # annotations of single reloads per run; the count stays exact
-T = TypeVar("T")
-
-
-def _build(cls: type[T], data: Mapping[str, Any]) -> T:
-    """A dataclass from a mapping, unknown keys ignored (loadgen.summary.build's rule)."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +77,9 @@ class Diagnostics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Diagnostics:
-        found = _build(cls, data)
-        levels = tuple(_build(LevelTraps, lv) for lv in data.get("levels", ()))
-        findings = tuple(_build(Finding, f) for f in data.get("findings", ()))
+        found = build(cls, data)
+        levels = tuple(build(LevelTraps, lv) for lv in data.get("levels", ()))
+        findings = tuple(build(Finding, f) for f in data.get("findings", ()))
         return dataclasses.replace(found, levels=levels, findings=findings)
 
     def lines(self) -> list[str]:

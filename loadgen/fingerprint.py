@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from loadgen.mapping import build
+
 T = TypeVar("T")
 Value = str | int | float | bool | None
 # Sections whose differences make a comparison misleading: `loadgen compare` warns about them.
@@ -193,8 +195,6 @@ def _section(cls: type[T], data: Any) -> T | None:
 
 
 def _build(cls: type[T], data: Mapping[str, Any]) -> T:
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs = {k: v for k, v in data.items() if k in names}
-    if "devices" in kwargs:
-        kwargs["devices"] = tuple(kwargs["devices"] or ())
-    return cls(**kwargs)
+    if "devices" in data:  # a JSON list read back as the tuple the dataclass holds
+        data = {**data, "devices": tuple(data["devices"] or ())}
+    return build(cls, data)

@@ -9,21 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from loadgen.diagnostics import Diagnostics
 from loadgen.fingerprint import Fingerprint
 from loadgen.flags import SATURATED_CPU_PCT, SATURATED_INTERVALS, SATURATED_LAG_MS
 from loadgen.level_summary import LevelSummary, with_resources
 from loadgen.levels import Level, ResourceSeries, first_window
-
-T = TypeVar("T")
-
-
-def build(cls: type[T], data: Mapping[str, Any]) -> T:
-    """A dataclass from a mapping: unknown keys are ignored, missing ones take defaults."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
+from loadgen.mapping import build
 
 
 @dataclass(frozen=True, slots=True)
