@@ -77,36 +77,32 @@ def _board(title: str, uid: str, include_baseline: bool) -> dash_b.Dashboard:
     return board
 
 
+def _event_annotation(name: str, icon_color: str) -> dash_b.AnnotationQuery:
+    annotation = dash_b.AnnotationQuery().name(name).datasource(p.DATASOURCE).enable(True)
+    return annotation.icon_color(icon_color)
+
+
+def _event_query(condition: str) -> str:
+    """The selected runs' `llm_event` points that meet `condition`: their text and kind."""
+    return select(LLM_EVENT, [field(LLM_EVENT, "text"), '"kind"'], condition, narrow=False)
+
+
 def probe_annotation() -> dash_b.AnnotationQuery:
-    return (
-        dash_b.AnnotationQuery()
-        .name(PROBES_ANNOTATION)
-        .datasource(p.DATASOURCE)
-        .enable(True)
-        .icon_color("rgba(138, 43, 226, 1)")
-    )
+    return _event_annotation(PROBES_ANNOTATION, "rgba(138, 43, 226, 1)")
 
 
 def probe_query() -> str:
     """The `capacity_probe` events of the selected runs: a probe's load and verdict as text."""
-    is_probe = f"{tag(LLM_EVENT, 'kind')} = '{PROBE_EVENT}'"
-    return select(LLM_EVENT, [field(LLM_EVENT, "text"), '"kind"'], is_probe, narrow=False)
+    return _event_query(f"{tag(LLM_EVENT, 'kind')} = '{PROBE_EVENT}'")
 
 
 def traps_annotation() -> dash_b.AnnotationQuery:
-    return (
-        dash_b.AnnotationQuery()
-        .name(TRAPS_ANNOTATION)
-        .datasource(p.DATASOURCE)
-        .enable(True)
-        .icon_color("rgba(255, 152, 48, 1)")
-    )
+    return _event_annotation(TRAPS_ANNOTATION, "rgba(255, 152, 48, 1)")
 
 
 def traps_query() -> str:
     """The run's diagnostics at its end (refusals, slots, offload) and each model reload."""
-    kinds = f"{tag(LLM_EVENT, 'kind')} =~ /^({FINDING_EVENT}|{RELOAD_EVENT})$/"
-    return select(LLM_EVENT, [field(LLM_EVENT, "text"), '"kind"'], kinds, narrow=False)
+    return _event_query(f"{tag(LLM_EVENT, 'kind')} =~ /^({FINDING_EVENT}|{RELOAD_EVENT})$/")
 
 
 def build_scaling() -> dash_b.Dashboard:
