@@ -7,6 +7,7 @@ calls it at init when plain `locust -f` runs without --api/--model. Failures are
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -14,8 +15,10 @@ from typing import Any
 
 from loadgen.errors import LoadgenError
 from loadgen.redact import redact_url
+from loadgen.run.tls_trust import check_ca_env
 
 PROBE_TIMEOUT_S = 5.0
+_CA_HINT = " (signed by a private CA? point SSL_CERT_FILE or SSL_CERT_DIR at it)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,8 @@ def _get_json(url: str, api_key: str | None) -> Any | None:
         return None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise LoadgenError(f"cannot reach {url}: {reason}") from None
+        hint = _CA_HINT if isinstance(reason, ssl.SSLCertVerificationError) else ""
+        raise LoadgenError(f"cannot reach {url}: {reason}{hint}") from None
     except ValueError:
         return None
 
@@ -94,6 +98,8 @@ def probe(host: str, api: str, model: str, api_key: str | None) -> TargetInfo:
     host = host.rstrip("/")
     if not host.startswith(("http://", "https://")):
         raise LoadgenError(f"--host must start with http:// or https://, got {redact_url(host)!r}")
+    if host.startswith("https://"):
+        check_ca_env()
     if api == "auto":
         api, version = detect_api(host, api_key)
     elif api in ("openai", "ollama"):

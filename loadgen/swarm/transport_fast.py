@@ -8,17 +8,21 @@ the request, reads the headers and waits for the end of its stream.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
+import gevent.ssl
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser
 from loadgen.retry_after import retry_after_s
+from loadgen.run.tls_trust import trusting_context
 from loadgen.swarm.body_reader import READ_BYTES, BodyReader, Stall
 from loadgen.swarm.exchange import (
     AnswerHead,
@@ -66,6 +70,7 @@ class FastTransport:
             self._host,
             self._port,
             ssl=self._https,
+            ssl_context_factory=_tls_context if self._https else None,
             connection_timeout=self._connect_timeout_s,
             network_timeout=self._request_timeout_s,
             concurrency=1,
@@ -131,6 +136,18 @@ class FastTransport:
     def limits(self) -> tuple[float, float]:
         """(request timeout, stall timeout) in seconds."""
         return self._request_timeout_s, self._stall_timeout_s
+
+
+@functools.cache
+def _shared_tls_context() -> Any:
+    return trusting_context(gevent.ssl.create_default_context)
+
+
+def _tls_context(**_cafile: Any) -> Any:
+    """geventhttpclient's context factory (its `cafile` ignored): one gevent context for every
+    connection of the process, trusting what loadgen/run/tls_trust.py says. Its own default
+    trusts one bundle picked at import, never SSL_CERT_DIR, and loads it for each connection."""
+    return _shared_tls_context()
 
 
 def _header(response: HTTPSocketPoolResponse, name: str) -> str | None:

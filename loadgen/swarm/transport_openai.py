@@ -28,6 +28,7 @@ import openai
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.backends.framing import StreamParser
 from loadgen.retry_after import retry_after_s
+from loadgen.run.tls_trust import trusting_context
 from loadgen.swarm.exchange import (
     AnswerHead,
     Exchange,
@@ -73,8 +74,9 @@ class _Client(openai.OpenAI):
 def _tls_context() -> ssl.SSLContext:
     """One TLS context for every client of the process. The SDK's own default builds one per
     client, and loading the CA store took 25 ms each: 3 s of blocked event loop for 128 users.
-    The system's store, SSL_CERT_FILE / SSL_CERT_DIR honoured, as openai 3.x (httpx2) reads it."""
-    return ssl.create_default_context()
+    It trusts what loadgen/run/tls_trust.py says (SSL_CERT_FILE / SSL_CERT_DIR honoured), as the
+    fast transport does."""
+    return trusting_context(ssl.create_default_context)
 
 
 class OpenAISdkTransport:
