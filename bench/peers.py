@@ -32,7 +32,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.peers_clients import CLIENTS, Client, Load  # noqa: E402
+from bench.peers_clients import CLIENTS, Client, Load, baseline_client  # noqa: E402
 from bench.peers_join import Figures, Row, figures, join_by_id, tree_total  # noqa: E402
 from loadgen.errors import LoadgenError  # noqa: E402
 from loadgen.sim.child import sim_child, stop_group  # noqa: E402
@@ -276,12 +276,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the longest one client may run (start-up included) [%(default)s]",
     )
     parser.add_argument("--keep", type=Path, help="keep every run's files under this folder")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="also run loadgen from this checkout (client key 'baseline', run first)",
+    )
     return parser.parse_args(argv)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     keys = [k.strip() for k in args.clients.split(",") if k.strip()]
+    if args.baseline_tree is not None:
+        CLIENTS["baseline"] = baseline_client(args.baseline_tree.resolve())
+        keys.insert(0, "baseline")
     unknown = [k for k in keys if k not in CLIENTS]
     scenarios = parse_scenarios(args.scenarios, args.paced_tok_s)
     if unknown or scenarios is None:

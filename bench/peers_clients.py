@@ -85,8 +85,11 @@ class Client:
 
 
 def loadgen_command(
-    transport: str,
+    transport: str, tree: Path | None = None
 ) -> Callable[[str, Load, Path], tuple[list[str], dict[str, str]]]:
+    """loadgen with `transport`; from another checkout `tree` (a before/after comparison) when
+    given, else from this one."""
+
     def command(url: str, load: Load, work: Path) -> tuple[list[str], dict[str, str]]:
         locustfile = work / "peers_locustfile.py"
         locustfile.write_text(LOCUSTFILE)
@@ -102,6 +105,8 @@ def loadgen_command(
         cmd += ["--ignore-eos", "--ramp", "0", "--results", str(work / "results")]
         cmd += ["--progress", "off", "--only-summary", "--skip-log-setup"]
         env = {"LOADGEN_CHILD": "1", "PEERS_REQUESTS": str(load.requests)}
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)
         return cmd, env
 
     return command
@@ -195,3 +200,11 @@ CLIENTS: dict[str, Client] = {
                        _missing(GUIDELLM_BIN, f"python3 -m venv {GUIDELLM_VENV}, then pip install"
                                 " guidellm: docs/performance.md")),
 }  # fmt: skip
+
+
+def baseline_client(tree: Path) -> Client:
+    """loadgen (--client fast) from another checkout, e.g. `git worktree add /tmp/base HEAD~3`:
+    the same load side by side with this checkout's, in one run."""
+    return Client(f"loadgen @ {tree.name}", loadgen_command("fast", tree), read_loadgen,
+                  lambda: None if (tree / "loadgen" / "__init__.py").is_file()
+                  else f"no loadgen checkout at {tree}")  # fmt: skip

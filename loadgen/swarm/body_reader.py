@@ -2,20 +2,31 @@
 
 A greenlet per stream that waits on its own socket costs about 12 us of CPU per frame at a real
 engine's pace (a failed recv, a timer, two switches and two epoll_ctl per wait); one reader that
-polls all sockets at once costs about 5. Each read is stamped with perf_counter_ns right after
-it returns, fed to the response's HTTP parser and then to the backend's frame parser; the user
-greenlet waits only for the end of its stream.
+polls all sockets at once costs about 5. Each read is fed to the response's HTTP parser and then
+to the backend's frame parser; the user greenlet waits only for the end of its stream.
+
+Stamps come from the kernel: on Linux every plain TCP socket asks for receive timestamps
+(SO_TIMESTAMPNS), so a read is stamped with the moment its last packet reached the socket, not
+the moment the reader got round to it. That lets the reader wait `TICK_S` after each batch, so
+that one wake-up reads every stream that had a frame in the meantime instead of waking once per
+frame, without moving any stamp. Where the kernel gives no stamp (no Linux, a read whose bytes
+came before the option was set) the read is stamped with perf_counter_ns right after it returns,
+and the reader does not wait. TLS bodies are read in the user's greenlet, through the TLS socket.
 """
 
 from __future__ import annotations
 
 import contextlib
 import select
+import socket
+import struct
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.ssl
 from gevent.event import AsyncResult
 from gevent.monkey import get_original
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
@@ -27,8 +38,16 @@ from loadgen.backends.framing import StreamParser
 READ_BYTES = 65536
 # A batch of ready streams yields to the other greenlets (timers, users) after this long.
 TURN_NS = 2_000_000
+# With kernel stamps, the reader waits this long after a batch before it polls again.
+TICK_S = 0.001
 _NS_PER_S = 1_000_000_000
 _epoll = get_original("select", "epoll")  # gevent's monkey-patching hides select.epoll
+# Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS), which Python's socket module does not name; its
+# control message is a struct timespec of CLOCK_REALTIME.
+_SO_TIMESTAMPNS = 35
+_CMSG_BYTES = socket.CMSG_SPACE(16)
+_timespec = struct.Struct("@qq").unpack_from
+KERNEL_STAMPS = sys.platform == "linux"
 
 
 class Stall(Exception):
@@ -52,6 +71,7 @@ class _Stream:
     raw: Any  # the non-blocking socket under gevent's: a recv never waits
     stall_s: float
     last_read_ns: int
+    stamp_ns: int = 0  # the last read's stamp: stamps never go back
     done: AsyncResult = field(default_factory=AsyncResult)
     fd: int = -1
     timer: Any = None  # the stall check's libev timer, from the first body bytes on
@@ -88,8 +108,13 @@ class BodyReader:
         sock = response._sock
         if response.message_complete or sock is None:
             return parser.finish(now_ns)
-        stream = _Stream(response, parser, sock._sock, stall_timeout_s, now_ns)
+        if isinstance(sock, gevent.ssl.SSLSocket):
+            return _read_tls(response, sock, parser, stall_timeout_s, bool(body))
+        stream = _Stream(response, parser, sock._sock, stall_timeout_s, now_ns, now_ns)
         stream.fd = sock.fileno()
+        if KERNEL_STAMPS:
+            with contextlib.suppress(OSError):  # then every read is stamped after it returns
+                stream.raw.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         self._streams[stream.fd] = stream
         self._epoll.register(stream.fd, select.EPOLLIN)
         if body:  # the stall timeout counts from the first body bytes, as a read's gap
@@ -101,28 +126,48 @@ class BodyReader:
         return result
 
     def _run(self) -> None:
-        streams, recv_ns = self._streams, time.perf_counter_ns
+        tick_s = TICK_S if KERNEL_STAMPS else 0.0
         while True:
             self._hub.wait(self._watcher)
-            turn_end_ns = recv_ns() + TURN_NS
-            for fd, _events in self._epoll.poll(0):
-                stream = streams.get(fd)  # None: it ended while this batch was read
-                if stream is None:
-                    continue
-                try:
-                    data = stream.raw.recv(READ_BYTES)
-                except BlockingIOError:
-                    continue
-                except Exception as exc:  # the stream's failure, raised in its user's greenlet
-                    self._end(stream, exc)
-                    continue
-                now_ns = recv_ns()
-                self._take(stream, data, now_ns)
-                if now_ns > turn_end_ns:  # let timers and users run between long stretches
-                    gevent.sleep(0)
-                    turn_end_ns = recv_ns() + TURN_NS
+            # Poll again after each tick while there is something to read; block when idle.
+            while self._read_ready() and tick_s:
+                gevent.sleep(tick_s)
 
-    def _take(self, stream: _Stream, data: bytes, now_ns: int) -> None:
+    def _read_ready(self) -> int:
+        """Read every stream that has bytes; returns how many were read."""
+        streams, perf_ns = self._streams, time.perf_counter_ns
+        real_minus_perf_ns = time.time_ns() - perf_ns()
+        turn_end_ns = perf_ns() + TURN_NS
+        reads = 0
+        for fd, _events in self._epoll.poll(0):
+            stream = streams.get(fd)  # None: it ended while this batch was read
+            if stream is None:
+                continue
+            try:
+                data, ancillary, _flags, _addr = stream.raw.recvmsg(READ_BYTES, _CMSG_BYTES)
+            except BlockingIOError:
+                continue
+            except Exception as exc:  # the stream's failure, raised in its user's greenlet
+                self._end(stream, exc)
+                continue
+            now_ns = perf_ns()
+            reads += 1
+            stamp_ns = now_ns
+            if ancillary:  # the kernel's receive time of the read's last packet
+                seconds, nanoseconds = _timespec(ancillary[0][2])
+                kernel_ns = seconds * _NS_PER_S + nanoseconds - real_minus_perf_ns
+                stamp_ns = kernel_ns if kernel_ns < now_ns else now_ns
+            if stamp_ns < stream.stamp_ns:  # a wall-clock step back: never before the last one
+                stamp_ns = stream.stamp_ns
+            stream.stamp_ns = stamp_ns
+            self._take(stream, data, now_ns, stamp_ns)
+            if now_ns > turn_end_ns:  # let timers and users run between long stretches
+                gevent.sleep(0)
+                real_minus_perf_ns = time.time_ns() - perf_ns()
+                turn_end_ns = perf_ns() + TURN_NS
+        return reads
+
+    def _take(self, stream: _Stream, data: bytes, now_ns: int, stamp_ns: int) -> None:
         stream.last_read_ns = now_ns
         if not data:
             self._end(stream, HTTPParseError("connection closed before the end of the body"))
@@ -131,14 +176,14 @@ class BodyReader:
             stream.response.feed(data)  # completing the message releases the socket
             body = take_body(stream.response)
             if body:
-                stream.parser.feed(body, now_ns)
+                stream.parser.feed(body, stamp_ns)
                 if stream.timer is None:
                     self._arm(stream, stream.stall_s)
         except Exception as exc:
             self._end(stream, exc)
             return
         if stream.response.message_complete:
-            self._end(stream, None, stream.parser.finish(now_ns))
+            self._end(stream, None, stream.parser.finish(stamp_ns))
 
     def _end(
         self, stream: _Stream, exc: BaseException | None, result: StreamResult | None = None
@@ -175,3 +220,28 @@ class BodyReader:
             self._end(stream, Stall())
         else:
             self._arm(stream, stream.stall_s - idle_s)
+
+
+def _read_tls(
+    response: HTTPSocketPoolResponse,
+    sock: gevent.ssl.SSLSocket,
+    parser: StreamParser,
+    stall_timeout_s: float,
+    got_body: bool,
+) -> StreamResult:
+    """A TLS body, read through its TLS socket in the calling greenlet (a readable raw socket
+    is no whole TLS record, and decrypted bytes can wait in the TLS layer with nothing on the
+    socket), each read stamped right after it returns."""
+    while True:
+        with gevent.Timeout(stall_timeout_s if got_body else None, Stall):
+            data = sock.recv(READ_BYTES)
+        now_ns = time.perf_counter_ns()
+        if not data:
+            raise HTTPParseError("connection closed before the end of the body")
+        response.feed(data)  # completing the message releases the socket
+        body = take_body(response)
+        if body:
+            got_body = True
+            parser.feed(body, now_ns)
+        if response.message_complete:
+            return parser.finish(now_ns)
