@@ -1,6 +1,6 @@
 """What goes in and out of a wire protocol: the chat request, the parsed stream, the accumulator.
 
-Transports (openai SDK, geventhttpclient) do the I/O; they hand each decoded frame (a JSON
+Transports (openai SDK, loadgen's fast one) do the I/O; they hand each decoded frame (a JSON
 object) to a `StreamAccumulator` together with the perf_counter_ns at which it was fully parsed.
 The accumulator is pure: it never reads a clock itself, so tests drive it with a fake one.
 """

@@ -47,6 +47,10 @@ class FrameDecoder(Protocol):
         """End of stream: frames still pending. A partial last frame is dropped, so the
         accumulator sees a missing end marker and reports the stream as truncated."""
 
+    @property
+    def empty(self) -> bool:
+        """Nothing held back: the next byte starts a new frame."""
+
 
 def decode_json(raw: bytes) -> Decoded:
     """A JSON object as a frame; anything else (bad JSON, a list, a number) is malformed."""
@@ -95,6 +99,10 @@ class SseDecoder:
                 self._line(line, out)
             self._dispatch(out)
         return out
+
+    @property
+    def empty(self) -> bool:
+        return not self._buffer and not self._data
 
     def close(self) -> list[Decoded]:
         out = self._feed_lines(self._buffer)  # complete lines the fast path left in the buffer
@@ -165,6 +173,10 @@ class NdjsonDecoder:
         *lines, self._buffer = self._buffer.split(b"\n")
         return [decode_json(line) for line in lines if line.strip()]
 
+    @property
+    def empty(self) -> bool:
+        return not self._buffer
+
     def close(self) -> list[Decoded]:
         tail, self._buffer = self._buffer, b""
         if not tail.strip():
@@ -195,9 +207,23 @@ class StreamParser:
     >>> result = parser.finish(time.perf_counter_ns())
     """
 
-    def __init__(self, decoder: FrameDecoder, accumulator: StreamAccumulator) -> None:
+    def __init__(
+        self,
+        decoder: FrameDecoder,
+        accumulator: StreamAccumulator,
+        token_event: bytes | None = None,
+    ) -> None:
         self.decoder = decoder
         self.accumulator = accumulator
+        # The regular expression (bytes) of a whole plain token event, `data: ` included, its
+        # group 1 the token's text; a transport that sees one may hand the text straight to
+        # `accumulator.on_token`, as the decoder would.
+        self.token_event = token_event
+
+    @property
+    def decoder_empty(self) -> bool:
+        """The decoder holds no partial frame: the next byte starts a new one."""
+        return self.decoder.empty
 
     def feed(self, chunk: bytes, now_ns: int) -> None:
         """Bytes just read; `now_ns` is perf_counter_ns() taken right after the read."""

@@ -22,12 +22,13 @@ CHAT_PATH = "/v1/chat/completions"
 # JSON decode does, and it skips the frame's dict and its walk. Anything else (escapes in the
 # text, reasoning, tool calls, usage, finish_reason, another key order, an id or model name
 # outside printable ASCII) takes the full decode.
-_TOKEN_EVENT = re.compile(
+TOKEN_EVENT = (
     rb'data: \{"id":"[\x20\x21\x23-\x5b\x5d-\x7e]*","object":"chat\.completion\.chunk",'
     rb'"created":(?:0|[1-9][0-9]*),"model":"[\x20\x21\x23-\x5b\x5d-\x7e]*",'
     rb'"choices":\[\{"index":0,"delta":\{"content":"([^"\\\x00-\x1f]+)"\},'
     rb'"logprobs":null,"finish_reason":null\}\]\}'
-).fullmatch
+)
+_TOKEN_EVENT = re.compile(TOKEN_EVENT).fullmatch
 
 
 def error_message(frame: dict[str, Any]) -> str | None:
@@ -178,4 +179,4 @@ class OpenAIBackend:
         return {k: v for k, v in body.items() if v is not None}
 
     def parser(self) -> StreamParser:
-        return StreamParser(SseDecoder(_TOKEN_EVENT), OpenAIAccumulator())
+        return StreamParser(SseDecoder(_TOKEN_EVENT), OpenAIAccumulator(), TOKEN_EVENT)

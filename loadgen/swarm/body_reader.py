@@ -1,17 +1,18 @@
-"""One greenlet reads every streaming response body of the process, through one epoll.
+"""One greenlet reads every answer of the process, through one epoll.
 
 A greenlet per stream that waits on its own socket costs about 12 us of CPU per frame at a real
 engine's pace (a failed recv, a timer, two switches and two epoll_ctl per wait); one reader that
-polls all sockets at once costs about 5. Each read is fed to the response's HTTP parser and then
-to the backend's frame parser; the user greenlet waits only for the end of its stream.
+polls all sockets at once costs about 5. The reader reads each answer from its first byte, the
+status line included, and feeds it to its `Answer` (loadgen/swarm/http_answer.py); the user
+greenlet sends the request and waits only for the end of the answer.
 
 Stamps come from the kernel: on Linux every plain TCP socket asks for receive timestamps
 (SO_TIMESTAMPNS), so a read is stamped with the moment its last packet reached the socket, not
 the moment the reader got round to it. That lets the reader wait `TICK_S` after each batch, so
 that one wake-up reads every stream that had a frame in the meantime instead of waking once per
-frame, without moving any stamp. Where the kernel gives no stamp (no Linux, a read whose bytes
-came before the option was set) the read is stamped with perf_counter_ns right after it returns,
-and the reader does not wait. TLS bodies are read in the user's greenlet, through the TLS socket.
+frame, without moving any stamp. Where the kernel gives no stamp (not Linux) a read is stamped
+with perf_counter_ns right after it returns, and the reader does not wait. TLS answers are read
+in the user's greenlet, through the TLS socket, each read stamped after it returns.
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ import gevent
 import gevent.ssl
 from gevent.event import AsyncResult
 from gevent.monkey import get_original
-from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
-from loadgen.backends.base import StreamResult
-from loadgen.backends.framing import StreamParser
+from loadgen.swarm.http_answer import Answer
 
 # What arrived together is read (and stamped) together, up to this much per read.
 READ_BYTES = 65536
@@ -54,20 +53,20 @@ class Stall(Exception):
     """No body bytes for longer than the stall timeout after the first ones."""
 
 
-def take_body(response: HTTPSocketPoolResponse) -> bytes:
-    """The body bytes the response's HTTP parser holds, removed from it."""
-    buffer = response._body_buffer
-    if not buffer:
-        return b""
-    out = bytes(buffer)
-    del buffer[:]
-    return out
+def ask_kernel_stamps(sock: Any) -> bool:
+    """Ask for receive timestamps on a new connection; False where the kernel has none."""
+    if not KERNEL_STAMPS or isinstance(sock, gevent.ssl.SSLSocket):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
 
 
 @dataclass(eq=False)
 class _Stream:
-    response: HTTPSocketPoolResponse
-    parser: StreamParser
+    answer: Answer
     raw: Any  # the non-blocking socket under gevent's: a recv never waits
     stall_s: float
     last_read_ns: int
@@ -78,8 +77,8 @@ class _Stream:
 
 
 class BodyReader:
-    """The process's reader (`BodyReader.shared()`); `stream()` blocks the calling greenlet
-    until its body has ended, failed (the exception is raised) or stalled (`Stall`)."""
+    """The process's reader (`BodyReader.shared()`); `exchange()` blocks the calling greenlet
+    until the answer has ended, failed (the exception is raised) or stalled (`Stall`)."""
 
     _shared: BodyReader | None = None
 
@@ -97,33 +96,23 @@ class BodyReader:
             reader = cls._shared = cls()
         return reader
 
-    def stream(
-        self, response: HTTPSocketPoolResponse, parser: StreamParser, stall_timeout_s: float
-    ) -> StreamResult:
-        """Read `response`'s body (whatever came with the headers first) into `parser`."""
-        now_ns = time.perf_counter_ns()
-        body = take_body(response)
-        if body:
-            parser.feed(body, now_ns)
-        sock = response._sock
-        if response.message_complete or sock is None:
-            return parser.finish(now_ns)
+    def exchange(self, sock: Any, request: bytes, answer: Answer, stall_timeout_s: float) -> None:
+        """Send `request` on `sock` (a gevent socket) and read its whole answer into `answer`."""
         if isinstance(sock, gevent.ssl.SSLSocket):
-            return _read_tls(response, sock, parser, stall_timeout_s, bool(body))
-        stream = _Stream(response, parser, sock._sock, stall_timeout_s, now_ns, now_ns)
+            sock.sendall(request)
+            _read_in_greenlet(sock, answer, stall_timeout_s)
+            return
+        now_ns = time.perf_counter_ns()
+        stream = _Stream(answer, sock._sock, stall_timeout_s, now_ns)
         stream.fd = sock.fileno()
-        if KERNEL_STAMPS:
-            with contextlib.suppress(OSError):  # then every read is stamped after it returns
-                stream.raw.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        # Registered before the request goes out: the reader reads the answer's every byte.
         self._streams[stream.fd] = stream
         self._epoll.register(stream.fd, select.EPOLLIN)
-        if body:  # the stall timeout counts from the first body bytes, as a read's gap
-            self._arm(stream, stall_timeout_s)
         try:
-            result: StreamResult = stream.done.get()
+            sock.sendall(request)
+            stream.done.get()
         finally:
             self._drop(stream)  # also when the request timeout or the run's end kills the wait
-        return result
 
     def _run(self) -> None:
         tick_s = TICK_S if KERNEL_STAMPS else 0.0
@@ -169,32 +158,28 @@ class BodyReader:
 
     def _take(self, stream: _Stream, data: bytes, now_ns: int, stamp_ns: int) -> None:
         stream.last_read_ns = now_ns
-        if not data:
-            self._end(stream, HTTPParseError("connection closed before the end of the body"))
-            return
+        answer = stream.answer
         try:
-            stream.response.feed(data)  # completing the message releases the socket
-            body = take_body(stream.response)
-            if body:
-                stream.parser.feed(body, stamp_ns)
-                if stream.timer is None:
-                    self._arm(stream, stream.stall_s)
+            if data:
+                answer.feed(data, stamp_ns)
+            else:
+                answer.eof()
         except Exception as exc:
             self._end(stream, exc)
             return
-        if stream.response.message_complete:
-            self._end(stream, None, stream.parser.finish(stamp_ns))
+        if answer.complete:
+            self._end(stream, None)
+        elif answer.got_body and stream.timer is None:
+            self._arm(stream, stream.stall_s)
 
-    def _end(
-        self, stream: _Stream, exc: BaseException | None, result: StreamResult | None = None
-    ) -> None:
+    def _end(self, stream: _Stream, exc: BaseException | None) -> None:
         self._drop(stream)
         if stream.done.ready():
             return
         if exc is not None:
             stream.done.set_exception(exc)
         else:
-            stream.done.set(result)
+            stream.done.set(None)
 
     def _drop(self, stream: _Stream) -> None:
         if self._streams.get(stream.fd) is stream:
@@ -222,26 +207,14 @@ class BodyReader:
             self._arm(stream, stream.stall_s - idle_s)
 
 
-def _read_tls(
-    response: HTTPSocketPoolResponse,
-    sock: gevent.ssl.SSLSocket,
-    parser: StreamParser,
-    stall_timeout_s: float,
-    got_body: bool,
-) -> StreamResult:
-    """A TLS body, read through its TLS socket in the calling greenlet (a readable raw socket
+def _read_in_greenlet(sock: Any, answer: Answer, stall_timeout_s: float) -> None:
+    """A TLS answer, read through its TLS socket in the calling greenlet (a readable raw socket
     is no whole TLS record, and decrypted bytes can wait in the TLS layer with nothing on the
     socket), each read stamped right after it returns."""
-    while True:
-        with gevent.Timeout(stall_timeout_s if got_body else None, Stall):
+    while not answer.complete:
+        with gevent.Timeout(stall_timeout_s if answer.got_body else None, Stall):
             data = sock.recv(READ_BYTES)
-        now_ns = time.perf_counter_ns()
-        if not data:
-            raise HTTPParseError("connection closed before the end of the body")
-        response.feed(data)  # completing the message releases the socket
-        body = take_body(response)
-        if body:
-            got_body = True
-            parser.feed(body, now_ns)
-        if response.message_complete:
-            return parser.finish(now_ns)
+        if data:
+            answer.feed(data, time.perf_counter_ns())
+        else:
+            answer.eof()

@@ -1,39 +1,34 @@
-"""The lean transport: geventhttpclient, reading the body as it arrives and parsing frames at once.
+"""The lean transport: HTTP/1.1 on one keep-alive gevent socket per user, answers parsed by
+httptools as they arrive.
 
-Each read hands its bytes to the backend's decoder and stamps the frames with the
-perf_counter_ns taken right after the read, so TTFT is the frame's arrival, never the headers'.
-The process's BodyReader reads every body (one greenlet, one epoll); the user's greenlet sends
-the request, reads the headers and waits for the end of its stream.
+The process's BodyReader reads every answer from its first byte (one greenlet, one epoll) and
+stamps each read with the kernel's receive time, so TTFT is the frame's arrival at the socket,
+never the headers' and never the moment the process got round to reading it. The user's
+greenlet connects, sends the request and waits for the end of the answer.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
+import gevent.socket
 import gevent.ssl
-from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+import httptools
 
 from loadgen.backends.base import ChatRequest, StreamResult
-from loadgen.backends.framing import StreamParser
 from loadgen.retry_after import retry_after_s
 from loadgen.run.tls_trust import trusting_context
-from loadgen.swarm.body_reader import READ_BYTES, BodyReader, Stall
-from loadgen.swarm.exchange import (
-    AnswerHead,
-    Exchange,
-    WireBackend,
-    empty_result,
-    failed,
-    status_detail,
-)
+from loadgen.swarm.body_reader import BodyReader, Stall, ask_kernel_stamps
+from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed, status_detail
+from loadgen.swarm.http_answer import Answer
 
-_MAX_ERROR_BODY_BYTES = 4096
+_USER_AGENT = "loadgen"
 
 
 class _RequestTimeout(Exception):
@@ -59,78 +54,75 @@ class FastTransport:
         self._request_timeout_s = request_timeout_s
         self._stall_timeout_s = stall_timeout_s
         self._connect_timeout_s = connect_timeout_s
-        self._headers = {"content-type": "application/json", "accept": "*/*"}
+        default_port = 443 if self._https else 80
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        authority = host if self._port == default_port else f"{host}:{self._port}"
+        head = [f"Host: {authority}", f"User-Agent: {_USER_AGENT}"]
+        head += ["Content-Type: application/json", "Accept: */*"]
         if api_key:
-            self._headers["authorization"] = f"Bearer {api_key}"
-        self._client = self._connect()
-        self._reused = False  # True once the current connection has carried a request
-
-    def _connect(self) -> HTTPClient:
-        return HTTPClient(
-            self._host,
-            self._port,
-            ssl=self._https,
-            ssl_context_factory=_tls_context if self._https else None,
-            connection_timeout=self._connect_timeout_s,
-            network_timeout=self._request_timeout_s,
-            concurrency=1,
-            block_size=READ_BYTES,
-        )
+            head.append(f"Authorization: Bearer {api_key}")
+        self._head = "\r\n".join(head)
+        self._sock: Any = None  # the kept-alive connection, None until the first request
 
     def close(self) -> None:
-        self._client.close()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _connect(self) -> Any:
+        sock = gevent.socket.create_connection(
+            (self._host, self._port), timeout=self._connect_timeout_s
+        )
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._https:
+            sock = _shared_tls_context().wrap_socket(sock, server_hostname=self._host)
+        sock.settimeout(self._request_timeout_s)
+        ask_kernel_stamps(sock)
+        return sock
+
+    def request_bytes(self, path: str, payload: bytes, request_id: str) -> bytes:
+        head = f"POST {self._prefix}{path} HTTP/1.1\r\n{self._head}\r\n"
+        head += f"Content-Length: {len(payload)}\r\nX-Request-ID: {request_id}\r\n\r\n"
+        return head.encode("latin-1") + payload
 
     def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange:
         """POST `request`, stream the answer into the backend's parser; never raises for I/O."""
-        payload = json.dumps(backend.body(request)).encode()
-        headers = {**self._headers, "x-request-id": request_id}
+        wire = self.request_bytes(
+            backend.path(), json.dumps(backend.body(request)).encode(), request_id
+        )
         for attempt in (1, 2):
-            parser = backend.parser()
-            head = AnswerHead()
+            answer = Answer(backend.parser())
             wall_send_unix_ns = time.time_ns()
             t_send_ns = time.perf_counter_ns()
-            reused, self._reused = self._reused, True
+            reused = self._sock is not None
             try:
                 with gevent.Timeout(self._request_timeout_s, _RequestTimeout):
-                    result = self._exchange(backend, payload, headers, parser, head)
+                    if self._sock is None:
+                        self._sock = self._connect()
+                    BodyReader.shared().exchange(self._sock, wire, answer, self._stall_timeout_s)
+                if not answer.keep_alive:
+                    self.close()
+                result = _result(answer)
                 break
             except Exception as exc:  # every failure becomes a recorded error class
-                self._client.close()
-                self._client = self._connect()
-                self._reused = False
+                self.close()
                 # A kept-alive connection the server closed just before our request arrived
-                # (no response byte): the request was never served, so send it once more on a
+                # (no answer byte): the request was never served, so send it once more on a
                 # fresh connection, as HTTP clients do. Any other failure is recorded as is.
-                got_headers = head.status is not None
-                stale = reused and not got_headers and isinstance(exc, (OSError, HTTPParseError))
+                stale = reused and not answer.got_bytes and isinstance(exc, _WIRE_ERRORS)
                 if stale and attempt == 1:
                     continue
-                result = _classify(exc, parser, got_headers, time.perf_counter_ns(), self)
+                result = _classify(exc, answer, time.perf_counter_ns(), self)
                 break
         t_end_ns = time.perf_counter_ns()
         return Exchange(
-            result, wall_send_unix_ns, t_send_ns, t_end_ns, head.status, head.retry_after_s
+            result,
+            wall_send_unix_ns,
+            t_send_ns,
+            t_end_ns,
+            answer.status,
+            _retry_after(answer) if answer.status is not None else None,
         )
-
-    def _exchange(
-        self,
-        backend: WireBackend,
-        payload: bytes,
-        headers: dict[str, str],
-        parser: StreamParser,
-        head: AnswerHead,
-    ) -> StreamResult:
-        path = self._prefix + backend.path()
-        response = self._client.request("POST", path, body=payload, headers=headers)
-        head.status = response.status_code
-        if not 200 <= response.status_code < 300:
-            head.retry_after_s = retry_after_s(
-                _header(response, "retry-after"), _header(response, "retry-after-ms"), time.time()
-            )
-            body = response.read(_MAX_ERROR_BODY_BYTES)
-            response.release()
-            return failed(empty_result(), "http_status", status_detail(response.status_code, body))
-        return BodyReader.shared().stream(response, parser, self._stall_timeout_s)
 
     @property
     def limits(self) -> tuple[float, float]:
@@ -138,36 +130,44 @@ class FastTransport:
         return self._request_timeout_s, self._stall_timeout_s
 
 
+_WIRE_ERRORS = (OSError, httptools.HttpParserError)
+
+
+def _result(answer: Answer) -> StreamResult:
+    if answer.ok_status:
+        return answer.parser.finish(answer.stamp_ns)
+    assert answer.status is not None
+    detail = status_detail(answer.status, bytes(answer.error_body))
+    return failed(empty_result(), "http_status", detail)
+
+
+def _retry_after(answer: Answer) -> float | None:
+    if answer.ok_status:
+        return None
+    return retry_after_s(answer.retry_after, answer.retry_after_ms, time.time())
+
+
 @functools.cache
 def _shared_tls_context() -> Any:
     return trusting_context(gevent.ssl.create_default_context)
 
 
-def _tls_context(**_cafile: Any) -> Any:
-    """geventhttpclient's context factory (its `cafile` ignored): one gevent context for every
-    connection of the process, trusting what loadgen/run/tls_trust.py says. Its own default
-    trusts one bundle picked at import, never SSL_CERT_DIR, and loads it for each connection."""
-    return _shared_tls_context()
-
-
-def _header(response: HTTPSocketPoolResponse, name: str) -> str | None:
-    value = response.get(name)
-    return value[-1] if isinstance(value, list) else value
-
-
 def _classify(
-    exc: Exception, parser: StreamParser, got_headers: bool, now_ns: int, transport: FastTransport
+    exc: Exception, answer: Answer, now_ns: int, transport: FastTransport
 ) -> StreamResult:
     request_timeout_s, stall_timeout_s = transport.limits
-    partial = parser.finish(now_ns) if got_headers else empty_result()
+    got_headers = answer.status is not None
+    if got_headers and not answer.ok_status:  # an error answer cut short: its status says it
+        return _result(answer)
+    partial = answer.parser.finish(now_ns) if got_headers else empty_result()
     if isinstance(exc, _RequestTimeout):
         return failed(partial, "timeout", f"no complete response within {request_timeout_s:g} s")
     if isinstance(exc, Stall):
         return failed(partial, "stall", f"no data for {stall_timeout_s:g} s mid-stream")
     if isinstance(exc, TimeoutError):
         return failed(partial, "timeout", f"socket timeout: {exc}")
-    if not got_headers and isinstance(exc, (OSError, HTTPParseError)):
+    if not got_headers and isinstance(exc, _WIRE_ERRORS):
         return failed(partial, "connect", f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, (OSError, HTTPParseError)):
+    if isinstance(exc, _WIRE_ERRORS):
         return failed(partial, "truncated", f"connection lost mid-stream: {exc}")
     return failed(partial, "malformed", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,146 @@
+"""One HTTP/1.1 answer, parsed as its bytes arrive (httptools), into the backend's stream parser.
+
+No I/O here: a reader feeds `Answer.feed` every byte it reads from the connection after the
+request, each read with its stamp. The answer keeps the status and the headers a transport
+needs, hands a 2xx body to the backend's StreamParser and keeps the first bytes of any other
+body for its error message.
+
+The token lane: at a real engine's pace almost every read is one HTTP chunk holding one SSE
+token event. Where a read starts at a chunk boundary with the event decoder empty, whole chunks
+that are plain token events (the backend's `token_event` pattern, checked against the chunk's
+size) go straight to the accumulator, skipping the HTTP parser's callbacks and the SSE split;
+anything else, from the first byte that is not such a chunk, takes the full path. Both give the
+same frames with the same stamps (tests/unit/test_http_answer.py feeds every split of real
+streams through both).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import httptools
+
+from loadgen.backends.framing import StreamParser
+
+ERROR_BODY_BYTES = 4096  # what a non-2xx answer's body keeps for its message
+_NO_BODY_STATUSES = (204, 304)
+
+
+class ConnectionClosed(ConnectionError):
+    """The connection ended before the answer did."""
+
+
+@functools.cache
+def _token_chunk(token_event: bytes) -> re.Pattern[bytes]:
+    """An HTTP chunk holding exactly one plain token event: group 1 the chunk's size (hex),
+    group 2 the event with its blank line, group 3 the token's text."""
+    return re.compile(rb"([0-9a-fA-F]{1,6})\r\n(" + token_event + rb"\n\n)\r\n")
+
+
+class Answer:
+    """httptools' protocol for one answer; `complete` once its last byte was parsed."""
+
+    def __init__(self, parser: StreamParser) -> None:
+        self.parser = parser
+        self.status: int | None = None
+        self.retry_after: str | None = None
+        self.retry_after_ms: str | None = None
+        self.got_bytes = False  # any byte of the answer: a stale keep-alive gives none
+        self.got_body = False  # any byte of a 2xx body (the stall timeout counts from it)
+        self.complete = False
+        self.keep_alive = False
+        self.error_body = bytearray()
+        self.stamp_ns = 0  # the last read's stamp
+        self._http = httptools.HttpResponseParser(self)
+        self._chunked = False
+        self._length: int | None = None
+        self._chunk_ended = False  # the last callback was the end of a chunk
+        self._at_boundary = False  # the bytes parsed so far end exactly between two chunks
+        self._lane = _token_chunk(parser.token_event) if parser.token_event else None
+
+    @property
+    def ok_status(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def feed(self, data: bytes, stamp_ns: int) -> None:
+        """Bytes just read, stamped `stamp_ns`; raises httptools.HttpParserError on bad HTTP."""
+        self.got_bytes = True
+        self.stamp_ns = stamp_ns
+        if self._at_boundary and self._lane is not None and self.parser.decoder_empty:
+            taken = self._take_tokens(data, stamp_ns)
+            if taken == len(data):
+                return
+            data = data[taken:]
+        self._chunk_ended = False
+        self._http.feed_data(data)
+        # A read that ends with a chunk's closing CRLF, its last callback that chunk's end,
+        # leaves the parser between chunks: the next read may take the token lane.
+        self._at_boundary = self._chunk_ended and data.endswith(b"\r\n") and not self.complete
+
+    def eof(self) -> None:
+        """The connection closed: a body delimited by the close ends here, any other answer
+        was cut short (ConnectionClosed)."""
+        if self.complete:
+            return
+        if self.status is not None and not self._chunked and self._length is None:
+            self.on_message_complete()
+            self.keep_alive = False
+            return
+        raise ConnectionClosed("connection closed before the end of the answer")
+
+    def _take_tokens(self, data: bytes, stamp_ns: int) -> int:
+        """Whole plain token chunks from the start of `data`: how many bytes they took."""
+        lane, accumulator = self._lane, self.parser.accumulator
+        assert lane is not None
+        pos = 0
+        while match := lane.match(data, pos):
+            if int(match.group(1), 16) != len(match.group(2)):
+                break
+            try:
+                text = match.group(3).decode()
+            except UnicodeDecodeError:  # the full path reports it
+                break
+            self.got_body = True
+            accumulator.on_token(text, stamp_ns)
+            pos = match.end()
+        return pos
+
+    # httptools' callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.lower()
+        if key == b"retry-after":
+            self.retry_after = value.decode("latin-1").strip()
+        elif key == b"retry-after-ms":
+            self.retry_after_ms = value.decode("latin-1").strip()
+        elif key == b"transfer-encoding":
+            self._chunked = b"chunked" in value.lower()
+        elif key == b"content-length":
+            self._length = int(value) if value.strip().isdigit() else None
+
+    def on_headers_complete(self) -> None:
+        self.status = self._http.get_status_code()
+        if self.status in _NO_BODY_STATUSES:
+            self._length = 0
+        self._chunk_ended = self._chunked  # the first chunk starts right after the headers
+
+    def on_body(self, body: bytes) -> None:
+        if self.ok_status:
+            self.got_body = True
+            self.parser.feed(body, self.stamp_ns)
+        elif len(self.error_body) < ERROR_BODY_BYTES:
+            self.error_body += body[: ERROR_BODY_BYTES - len(self.error_body)]
+
+    def on_chunk_header(self) -> None:
+        self._chunk_ended = False
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_ended = True
+
+    def on_message_complete(self) -> None:
+        if self.status is not None and self.status < 200:  # an interim answer: the real one follows
+            self.status, self._chunked, self._length = None, False, None
+            return
+        self.complete = True
+        self.keep_alive = self._http.should_keep_alive()
