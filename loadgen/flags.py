@@ -283,7 +283,8 @@ _WORKLOAD: tuple[Flag, ...] = (
     Flag("stall-timeout", "duration", 60.0, "max silence mid-stream", _on("swarm ui locust"),
          to_child=True, min=0, min_open=True),
     Flag("client", "choice", DEFAULT_CLIENT, "fast (gevent sockets, httptools, kernel read"
-         " stamps) or openai (the official SDK)", _on("swarm ui locust"), to_child=True, choices=CLIENTS),
+         " stamps) or openai (the official SDK)", _on("swarm ui locust"), to_child=True,
+         choices=CLIENTS),
     Flag("interval", "duration", 5.0, "progress/llm_interval period", _on("swarm ui locust"),
          to_child=True, min=0, min_open=True),
     Flag("progress", "choice", "auto", "live line on a TTY, one line per interval in CI",
