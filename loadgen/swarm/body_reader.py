@@ -8,7 +8,7 @@ greenlet sends the request and waits only for the end of the answer.
 
 Stamps come from the kernel: on Linux every plain TCP socket asks for receive timestamps
 (SO_TIMESTAMPNS), so a read is stamped with the moment its last packet reached the socket, not
-the moment the reader got round to it. That lets the reader wait `TICK_S` after each batch, so
+the moment the reader got round to it. That lets the reader wait a tick after each batch, so
 that one wake-up reads every stream that had a frame in the meantime instead of waking once per
 frame, without moving any stamp. Where the kernel gives no stamp (not Linux) a read is stamped
 with perf_counter_ns right after it returns, and the reader does not wait. TLS answers are read
@@ -37,8 +37,14 @@ from loadgen.swarm.http_answer import Answer
 READ_BYTES = 65536
 # A batch of ready streams yields to the other greenlets (timers, users) after this long.
 TURN_NS = 2_000_000
-# With kernel stamps, the reader waits this long after a batch before it polls again.
-TICK_S = 0.001
+# With kernel stamps, the reader waits after a batch before it polls again: a quarter of the
+# usual gap between two frames of one stream (so one stream's frames seldom share a read, whose
+# stamp is its last packet's), at most TICK_MAX_S; not at all where frames come closer than
+# TICK_MIN_S apart (they come in bursts then anyway) or before any answer has ended.
+TICK_FRACTION = 0.25
+TICK_MAX_S = 0.004
+TICK_MIN_S = 0.0005
+_GAP_WEIGHT = 0.1  # of each ended answer in the running mean of the gap
 _NS_PER_S = 1_000_000_000
 _epoll = get_original("select", "epoll")  # gevent's monkey-patching hides select.epoll
 # Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS), which Python's socket module does not name; its
@@ -87,6 +93,8 @@ class BodyReader:
         self._streams: dict[int, _Stream] = {}
         self._hub = gevent.get_hub()
         self._watcher = self._hub.loop.io(self._epoll.fileno(), 1)  # 1: readable
+        self._gap_s: float | None = None  # running mean of the gap between a stream's frames
+        self.tick_s = 0.0
         self._greenlet = gevent.spawn(self._run)
 
     @classmethod
@@ -114,13 +122,24 @@ class BodyReader:
         finally:
             self._drop(stream)  # also when the request timeout or the run's end kills the wait
 
+    def note_gap(self, first_ns: int | None, last_ns: int | None, frames: int) -> None:
+        """An answer ended with `frames` frames from `first_ns` to `last_ns`: its mean gap
+        moves the tick."""
+        if not KERNEL_STAMPS or first_ns is None or last_ns is None or frames < 2:
+            return
+        gap_s = (last_ns - first_ns) / (frames - 1) / _NS_PER_S
+        mean = self._gap_s = (
+            gap_s if self._gap_s is None else self._gap_s + _GAP_WEIGHT * (gap_s - self._gap_s)
+        )
+        tick_s = min(TICK_MAX_S, TICK_FRACTION * mean)
+        self.tick_s = tick_s if tick_s >= TICK_MIN_S else 0.0
+
     def _run(self) -> None:
-        tick_s = TICK_S if KERNEL_STAMPS else 0.0
         while True:
             self._hub.wait(self._watcher)
             # Poll again after each tick while there is something to read; block when idle.
-            while self._read_ready() and tick_s:
-                gevent.sleep(tick_s)
+            while self._read_ready() and self.tick_s:
+                gevent.sleep(self.tick_s)
 
     def _read_ready(self) -> int:
         """Read every stream that has bytes; returns how many were read."""

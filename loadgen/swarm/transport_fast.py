@@ -103,6 +103,9 @@ class FastTransport:
                 if not answer.keep_alive:
                     self.close()
                 result = _result(answer)
+                BodyReader.shared().note_gap(
+                    result.t_first_ns, result.t_last_ns, len(result.frame_times_ns)
+                )
                 break
             except Exception as exc:  # every failure becomes a recorded error class
                 self.close()
@@ -114,7 +117,8 @@ class FastTransport:
                     continue
                 result = _classify(exc, answer, time.perf_counter_ns(), self)
                 break
-        t_end_ns = time.perf_counter_ns()
+        # An answer that ended: when its last byte arrived (the last read's stamp).
+        t_end_ns = answer.stamp_ns if answer.complete else time.perf_counter_ns()
         return Exchange(
             result,
             wall_send_unix_ns,
