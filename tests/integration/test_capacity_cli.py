@@ -3,6 +3,8 @@
 The simulator runs a light profile of 4 slots (Ollama-like FIFO, short requests): the TTFT p95
 jumps once users exceed the slots, and the virtual-time runner computes the true capacity of
 the same profile for the same objective. The search must land on it within one precision step.
+It is the session's search (tests/fixtures/capacity.py), whose files the report and dashboards
+tests read too.
 """
 
 from __future__ import annotations
@@ -17,14 +19,8 @@ import pytest
 from loadgen.results import read_summary
 from loadgen.sim.profiles import load_profile
 from loadgen.sim.virtual import LoopLatencies, true_capacity
-from tests.fixtures.capacity import SLOTS_PROFILE, TOKENS
+from tests.fixtures.capacity import AUTO_PROBES, MIN_REQUESTS, TOKENS, TTFT_P95_MS, CapacitySearch
 from tests.fixtures.net import loadgen_cmd
-
-TTFT_P95_MS = 100.0  # a queued request waits a whole request (>= 200 ms), a running one 20-60
-MIN_REQUESTS = 12
-# Each probe is an auto level: until its steady window holds MIN_REQUESTS and 3 median E2Es
-# (about 3-5 s here, judged over 0.5 s intervals), 20 s at most.
-AUTO_PROBES = ("--min-requests", str(MIN_REQUESTS), "--max-step-time", "20s", "--interval", "0.5s")
 
 
 def ttft_holds(run: LoopLatencies) -> bool:
@@ -32,19 +28,10 @@ def ttft_holds(run: LoopLatencies) -> bool:
 
 
 @pytest.mark.slow
-def test_capacity_finds_the_slot_limit_and_answers_need(tmp_path: Path) -> None:
-    profile = tmp_path / "slots4.toml"
-    profile.write_text(SLOTS_PROFILE)
-    truth = true_capacity(load_profile(str(profile)), ttft_holds, TOKENS, TOKENS, 64, 20.0)
+def test_capacity_finds_the_slot_limit_and_answers_need(capacity_search: CapacitySearch) -> None:
+    proc, results = capacity_search, capacity_search.results
+    truth = true_capacity(load_profile(str(proc.profile)), ttft_holds, TOKENS, TOKENS, 64, 20.0)
     assert truth == 4
-    results = tmp_path / "run"
-    argv = loadgen_cmd(
-        *("capacity", "--sim", str(profile), "--slo", f"ttft_p95_ms<={TTFT_P95_MS:g}"),
-        *("--users", "2", "--max-users", "32", *AUTO_PROBES),
-        *("--input-tokens", str(TOKENS), "--output-tokens", str(TOKENS), "--ignore-eos"),
-        *("--need", str(truth + 1), "--progress", "off", "--results", str(results)),
-    )
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=150, check=False)
     sys.stdout.write(proc.stdout)
     assert proc.returncode == 1, proc.stderr  # --need 5: the capacity (4) is not enough
     assert "Traceback" not in proc.stderr

@@ -2,7 +2,7 @@
 
 The run: the simulator (with injected HTTP 500s, so errors exist) and
 `loadgen swarm --sidecar --influx-url`, whose sidecar samples the simulator; both write live.
-A short `loadgen capacity --influx-url` run feeds the capacity probes' annotation.
+The session's `loadgen capacity --influx-url` run feeds the capacity probes' annotation.
 Grafana's macros are replaced by concrete values the way Grafana would ($timeFilter,
 $__interval, $run_id, All = .*).
 """
@@ -21,7 +21,7 @@ from loadgen.dashboards.build import BUILDERS, DASHBOARD_DIR
 from loadgen.dashboards.scaling import BREAKDOWN_TITLE, PROBES_ANNOTATION, TRAPS_ANNOTATION
 from loadgen.diagnostics import FINDING_EVENT
 from loadgen.results import read_summary
-from tests.fixtures.capacity import ShortSearch
+from tests.fixtures.capacity import CapacitySearch
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import free_port, loadgen_cmd, running
 from tests.fixtures.swarm import run_swarm
@@ -31,11 +31,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def filled(
-    influxd_shared: Influxd, short_search: ShortSearch, tmp_path_factory: pytest.TempPathFactory
+    influxd_shared: Influxd,
+    capacity_search: CapacitySearch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
-    """Run the simulator + sidecar + swarm once, into the database that the session's short
-    capacity search wrote to live."""
-    server, db = influxd_shared, short_search.db
+    """Run the simulator + sidecar + swarm once, into the database that the session's capacity
+    search wrote to live."""
+    server, db = influxd_shared, capacity_search.db
     tmp = tmp_path_factory.mktemp("dash")
     port = free_port()
     faults = "http500=0.05,busy503=0.05"  # errors, and refusals for the capacity traps
@@ -51,7 +53,7 @@ def filled(
     run_id = run.summary().run_id
     samples = [json.loads(t) for t in (run.results / "sidecar.jsonl").read_text().splitlines()]
     assert any(s["kind"] == "gpu" and s["run_id"] == run_id for s in samples)
-    searched = read_summary(short_search.results)
+    searched = read_summary(capacity_search.results)
     capacity = searched.capacity
     assert capacity is not None
     return {
@@ -147,7 +149,7 @@ def test_probe_annotation_shows_each_probe_of_a_capacity_run(filled: dict[str, A
     (annotation,) = [a for a in board["annotations"]["list"] if a["name"] == PROBES_ANNOTATION]
     rows = server.rows(filled["db"], substitute(annotation["query"], filled))
     probes = filled["probes"]
-    assert [row["kind"] for row in rows] == [PROBE_EVENT] * len(probes) == [PROBE_EVENT] * 3
+    assert [row["kind"] for row in rows] == [PROBE_EVENT] * len(probes) == [PROBE_EVENT] * 5
     for row, probe in zip(rows, probes, strict=True):  # in the order they ran
         verdict = "held" if probe["held"] else "broke ttft_p95_ms<=100: ttft_p95_ms = "
         assert row["text"].startswith(
@@ -155,7 +157,7 @@ def test_probe_annotation_shows_each_probe_of_a_capacity_run(filled: dict[str, A
         )
     capacity = server.rows(filled["db"], 'SELECT * FROM "llm_capacity"')
     assert [(row["run_id"], row["capacity"], row["probes"]) for row in capacity] == [
-        (filled["capacity_run_id"], 4, 3)
+        (filled["capacity_run_id"], 4, 5)
     ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.capacity import ShortSearch
+from tests.fixtures.capacity import CapacitySearch
 from tests.fixtures.net import loadgen_cmd
 from tests.integration.test_report_browser import N_CHARTS, _browser
 
@@ -18,10 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def capacity_report(short_search: ShortSearch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def capacity_report(
+    capacity_search: CapacitySearch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     out = tmp_path_factory.mktemp("capacity-report") / "report"
     done = subprocess.run(
-        loadgen_cmd("report", str(short_search.results), "--out", str(out)),
+        loadgen_cmd("report", str(capacity_search.results), "--out", str(out)),
         capture_output=True,
         timeout=120,
     )
@@ -41,9 +43,9 @@ def test_the_page_draws_the_search_and_gives_the_answer(
     assert "<svg" in svg and svg.count("<path") > 20  # probes, lines, legend: drawn, not blank
     (answer,) = re.findall(r'<section class="capacity">(.*?)</section>', dom, flags=re.S)
     text = html.unescape(answer)
-    assert "capacity: 4 users (bracket within 50%) for ttft_p95_ms<=100" in text
-    assert "first failing probe: 6 users" in text
-    assert re.search(r"^2\s+6 users\s+broke ttft_p95_ms", text, flags=re.M)
+    assert "capacity: 4 users (bracket within 1 user) for ttft_p95_ms<=100" in text
+    assert "first failing probe: 5 users" in text
+    assert re.search(r"^2\s+8 users\s+broke ttft_p95_ms", text, flags=re.M)
     assert dom.index('<section class="capacity">') < dom.index("Per-level results")
 
 

@@ -53,6 +53,15 @@ def test_doubles_then_bisects_users_to_one_user() -> None:
     assert found.reason == "bracket within 1 user"
 
 
+def test_a_bracket_wider_than_one_user_is_named_by_the_precision() -> None:
+    spec = SearchSpec("users", start=4, maximum=16, precision=0.5)
+    probes = run_search(spec, capacity=4)
+    assert [p.load for p in probes] == [4, 8, 6]  # (4, 6) is within 50 % of 4
+    found = answer(spec, probes)
+    assert (found.capacity, found.converged) == (4, True)
+    assert found.reason == "bracket within 50%"
+
+
 @pytest.mark.parametrize("capacity", [3, 17, 100, 131, 200])
 def test_users_within_the_precision(capacity: int) -> None:
     spec = SearchSpec("users", start=4, maximum=512, precision=0.1)
