@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,14 @@ LEVELS = ("--users", "1,3", "--step-time", "3s", "--warmup", "1s")
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[SwarmRun, SwarmRun]:
+    """Two runs side by side (each with its own simulator): their levels last the same 3 s."""
     root = tmp_path_factory.mktemp("runs")
-    short = run_swarm(root / "short", "--sim", "fast", *LEVELS, "--output-tokens", "16")
-    long = run_swarm(root / "long", "--sim", "fast", *LEVELS, "--output-tokens", "64")
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(run_swarm, root / name, "--sim", "fast", *LEVELS, "--output-tokens", n)
+            for name, n in (("short", "16"), ("long", "64"))
+        ]
+        short, long = (run.result() for run in runs)
     for run in (short, long):
         assert run.returncode == 0, run.stderr[-2000:]
     return short, long
