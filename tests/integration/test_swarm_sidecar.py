@@ -1,10 +1,12 @@
 """`loadgen swarm --sidecar`: a real sidecar process beside a real swarm and simulator, writing
-sidecar.jsonl (and a real influxd) under the swarm's run_id; it is gone when the run ends.
+sidecar.jsonl (and a real influxd) under the swarm's run_id; it is gone when the run ends. One
+such run (with an engine label) serves the tests of its files and of its points.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,27 @@ def _sidecars_of(run_id: str) -> list[psutil.Process]:
     return found
 
 
-def test_sidecar_samples_the_embedded_simulator_under_the_run_id(tmp_path: Path) -> None:
-    run = run_swarm(tmp_path / "r", *SHORT_RUN, *SIDECAR)
+@dataclass(frozen=True)
+class SidecarRun:
+    """The module's run with a sidecar, an engine label and InfluxDB (`db` of `server`)."""
+
+    run: SwarmRun
+    server: Influxd
+    db: str
+
+
+@pytest.fixture(scope="module")
+def sidecar_run(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) -> SidecarRun:
+    """One `loadgen swarm --sidecar` run, read by the tests of its files and of its points."""
+    db = influxd_shared.create_db()
+    influx = ("--influx-url", influxd_shared.url, "--influx-flavour", "v1", "--influx-db", db)
+    tmp = tmp_path_factory.mktemp("sidecar")
+    run = run_swarm(tmp / "r", *SHORT_RUN, *SIDECAR, "--engine", "lab-sim", *influx)
+    return SidecarRun(run, influxd_shared, db)
+
+
+def test_sidecar_samples_the_embedded_simulator_under_the_run_id(sidecar_run: SidecarRun) -> None:
+    run = sidecar_run.run
     assert run.returncode == 0, run.stderr
     summary = run.summary()
     run_id = summary.run_id
@@ -83,11 +104,9 @@ def test_bad_sidecar_flags_are_one_line(tmp_path: Path, flags: tuple[str, ...]) 
 
 
 def test_sidecar_and_swarm_points_share_run_id_and_engine_in_influxd(
-    influxd: tuple[Influxd, str], tmp_path: Path
+    sidecar_run: SidecarRun,
 ) -> None:
-    server, db = influxd
-    influx = ("--influx-url", server.url, "--influx-flavour", "v1", "--influx-db", db)
-    run = run_swarm(tmp_path / "r", *SHORT_RUN, *SIDECAR, "--engine", "lab-sim", *influx)
+    run, server, db = sidecar_run.run, sidecar_run.server, sidecar_run.db
     assert run.returncode == 0, run.stderr
     run_id = run.summary().run_id
     for measurement in ("llm_request", "llm_stage", "gpu", "process", "host"):
