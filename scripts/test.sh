@@ -25,4 +25,4 @@ echo "== mypy"
 python3 -m mypy
 echo "== pytest"
 # Exit code 5 (no tests collected) fails this script like any other failure.
-python3 -m pytest -p no:cacheprovider "$@"
+python3 -m pytest -p no:cacheprovider --durations=25 "$@"
