@@ -6,15 +6,17 @@ merged over workers. Real `loadgen swarm` runs against the simulator.
 from __future__ import annotations
 
 import csv
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from loadgen import timing
 from loadgen.records import RequestRecord
-from tests.fixtures.swarm import run_swarm
+from tests.fixtures.swarm import SwarmRun, run_swarm
 
 RUN = ("--sim", "fast", "--users", "3", "--run-time", "4s", "--output-tokens", "16")
+PROCESSES = (None, "2")  # one Locust process, or a master and two workers
 
 
 def _rows_by_name(path: Path) -> dict[str, dict[str, str]]:
@@ -25,10 +27,25 @@ def _rows_by_name(path: Path) -> dict[str, dict[str, str]]:
     return {row["Name"]: row for row in rows}
 
 
-@pytest.mark.parametrize("processes", [None, "2"], ids=["local", "two-workers"])
-def test_one_locust_request_per_chat_request(tmp_path: Path, processes: str | None) -> None:
-    args = [*RUN, "--processes", processes] if processes else [*RUN]
-    run = run_swarm(tmp_path / "r", *args)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, SwarmRun]:
+    """The local run and the run over two workers, side by side (each with its own simulator):
+    what the test checks are counts, which hold at any load."""
+    tmp = tmp_path_factory.mktemp("locust-numbers")
+
+    def run(processes: str | None) -> SwarmRun:
+        args = [*RUN, "--processes", processes] if processes else [*RUN]
+        return run_swarm(tmp / str(processes), *args)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(PROCESSES, pool.map(run, PROCESSES), strict=True))
+
+
+@pytest.mark.parametrize("processes", PROCESSES, ids=["local", "two-workers"])
+def test_one_locust_request_per_chat_request(
+    runs: dict[str | None, SwarmRun], processes: str | None
+) -> None:
+    run = runs[processes]
     assert run.returncode == 0, run.stderr[-2000:]
     # requests cut off by the end of the run are on record, but were never Locust requests
     finished = [RequestRecord.from_dict(r) for r in run.records() if r["error_type"] != "truncated"]
