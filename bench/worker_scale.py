@@ -12,7 +12,9 @@ write of that frame) and TTFT error (client TTFT - true TTFT), p50 and p99; the 
 swarm's process tree (psutil, as bench/peers.py samples it) in % of one core and ms per 1,000
 tokens; the run's own verdict from summary.json (saturated, on which signal, its loop lag p99 and
 CPU max); and the simulator's lateness p99 (/sim/stats), since it shares the machine's cores.
-Targets (issue 15): read lag p99 <= 5 ms, TTFT error p99 <= 10 ms, not saturated. Latency
+A TTFT error is the read lag plus the to-handler delay (the simulator's arrival stamp in its
+handler - the worker's send stamp), printed beside it. Targets (issue 15): read lag p99 <= 5 ms,
+TTFT error p99 <= 10 ms, not saturated. Latency
 percentiles depend on what else the machine runs: the load average is printed with each row.
 """
 
@@ -55,6 +57,7 @@ class Row:
     cpu_ms_per_1k: float
     read_lag: tuple[float, float]
     ttft_err: tuple[float, float]
+    to_handler: tuple[float, float]
     verdict: str
     loop_lag_p99_ms: float | None
     sim_late_p99_ms: float
@@ -85,10 +88,13 @@ def tokens_in(rows: list[dict[str, Any]], start_ns: int, end_ns: int) -> float:
 
 
 def errors_ms(results: Path, rows: list[dict[str, Any]], since_ns: int) -> tuple[list[float], ...]:
-    """(read lags, TTFT errors) of the requests whose first token the simulator wrote after
-    `since_ns`."""
+    """(read lags, TTFT errors, to-handler delays) of the requests whose first token the
+    simulator wrote after `since_ns`. A TTFT error is its read lag (the worker's first-token
+    stamp - the simulator's write of that frame) plus its to-handler delay (the simulator's
+    arrival stamp, in its handler - the worker's send stamp, taken just before the request is
+    written): the second holds the simulator's own accept and parse queue."""
     truth = {r["request_id"]: r for r in rows if r.get("first_token_mono_ns")}
-    lags, errs = [], []
+    lags, errs, to_handler = [], [], []
     for line in (results / "requests.jsonl").read_text().splitlines():
         rec = json.loads(line)
         row = truth.get(request_id(rec["worker"], rec["seq"]))
@@ -97,7 +103,8 @@ def errors_ms(results: Path, rows: list[dict[str, Any]], since_ns: int) -> tuple
         lags.append((rec["t_first_ns"] - row["first_token_mono_ns"]) / 1e6)
         true_ttft = row["first_token_mono_ns"] - row["arrival_mono_ns"]
         errs.append((rec["t_first_ns"] - rec["t_send_ns"] - true_ttft) / 1e6)
-    return lags, errs
+        to_handler.append((row["arrival_mono_ns"] - rec["t_send_ns"]) / 1e6)
+    return lags, errs, to_handler
 
 
 def p50_p99(values: list[float]) -> tuple[float, float]:
@@ -139,11 +146,12 @@ def run(streams: int, rate: float, args: argparse.Namespace, work: Path) -> Row:
     window_s = (end_ns - start_ns) / 1e9
     cpu_s = cpu_at(cpu.samples, end_ns) - cpu_at(cpu.samples, start_ns)
     tokens = tokens_in(rows, start_ns, end_ns)
-    lags, errs = errors_ms(results, rows, start_ns)
+    lags, errs, to_handler = errors_ms(results, rows, start_ns)
     verdict, loop_lag = verdict_of(json.loads((results / "summary.json").read_text()))
     return Row(
         streams, rate, len(lags), tokens / window_s, 100 * cpu_s / window_s,
-        1e6 * cpu_s / max(tokens, 1.0), p50_p99(lags), p50_p99(errs), verdict, loop_lag,
+        1e6 * cpu_s / max(tokens, 1.0), p50_p99(lags), p50_p99(errs), p50_p99(to_handler),
+        verdict, loop_lag,
         float(sim_stats["step_timing"]["late_p99_ms"]), (load_before, os.getloadavg()[0]),
     )  # fmt: skip
 
@@ -153,7 +161,8 @@ def show(row: Row) -> None:
         f"{row.streams:>7} {row.tok_s_per_stream:>6g} {row.requests:>6} {row.tok_s:>8.0f}"
         f" {row.cpu_pct:>6.0f} {row.cpu_ms_per_1k:>8.1f}"
         f" {row.read_lag[0]:>6.1f} {row.read_lag[1]:>6.1f} {row.ttft_err[0]:>6.1f}"
-        f" {row.ttft_err[1]:>6.1f}  {row.verdict:<22} {row.loop_lag_p99_ms or 0:>7.1f}"
+        f" {row.ttft_err[1]:>6.1f} {row.to_handler[0]:>6.1f} {row.to_handler[1]:>6.1f}"
+        f"  {row.verdict:<22} {row.loop_lag_p99_ms or 0:>7.1f}"
         f" {row.sim_late_p99_ms:>7.1f}  {row.load[0]:.1f}->{row.load[1]:.1f}"
         f"  {'meets' if row.meets() else 'misses'}"
     )
@@ -171,9 +180,11 @@ def main() -> None:
     print(f"{os.cpu_count()} cores, one Locust process a scenario; {targets}, not saturated")
     print(
         f"{'streams':>7} {'tok/s':>6} {'reqs':>6} {'tok/s':>8} {'CPU %':>6} {'ms/1k':>8}"
-        f" {'lag50':>6} {'lag99':>6} {'err50':>6} {'err99':>6}  {'verdict':<22} {'loop99':>7}"
-        f" {'sim99':>7}  load"
+        f" {'lag50':>6} {'lag99':>6} {'err50':>6} {'err99':>6} {'hnd50':>6} {'hnd99':>6}"
+        f"  {'verdict':<22} {'loop99':>7} {'sim99':>7}  load"
     )
+    print("TTFT error (err) = read lag (lag) + to-handler delay (hnd: the simulator's arrival")
+    print("stamp - the worker's send stamp, the simulator's own accept and parse queue included)")
     for scenario in args.scenarios.split(","):
         streams, rate = scenario.split(":")
         with tempfile.TemporaryDirectory(prefix="worker-scale-") as tmp:

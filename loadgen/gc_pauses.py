@@ -19,8 +19,8 @@ def _freeze_after_full(phase: str, info: dict[str, Any]) -> None:
 
 
 def keep_full_collections_short() -> None:
-    """At test start, before the users: collect once, freeze, and freeze after every full
-    collection from now on."""
+    """Before the load (a Locust process at test start, before the users; the simulator once
+    it listens): collect once, freeze, and freeze after every full collection from now on."""
     gc.collect()
     gc.freeze()
     if _freeze_after_full not in gc.callbacks:

@@ -19,11 +19,12 @@ import gevent
 from locust import events as locust_events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
+from loadgen import gc_pauses
 from loadgen.errors import EXIT_BAD_INPUT, LoadgenError
 from loadgen.results import make_run_id, prepare_results_dir
 from loadgen.run.health import HealthBook, HealthReport
 from loadgen.run.target import TargetInfo, probe
-from loadgen.swarm import events, gc_pauses, options
+from loadgen.swarm import events, options
 from loadgen.swarm import influx_listener as _influx  # noqa: F401  (its listeners: on import)
 from loadgen.swarm.collector import (
     FLUSH_MESSAGE,

@@ -10,7 +10,7 @@ import sys
 
 CHILD = """
 import gc, weakref
-from loadgen.swarm.gc_pauses import keep_full_collections_short
+from loadgen.gc_pauses import keep_full_collections_short
 
 class Node:
     pass
