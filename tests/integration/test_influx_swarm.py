@@ -8,6 +8,8 @@ from __future__ import annotations
 import collections
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,22 +30,49 @@ def swarm_cmd(
     return loadgen_cmd("swarm", *args)
 
 
-@pytest.mark.parametrize("processes", [0, 2])
+PROCESSES = (0, 2)  # one Locust process, or a master and two workers
+
+
+@dataclass(frozen=True)
+class Landed:
+    """One finished swarm run and the database of the shared influxd it wrote to."""
+
+    results: Path
+    db: str
+    done: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def landed(influxd_shared: Influxd, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Landed]:
+    """The local run and the run over two workers, side by side, each with its own simulator
+    and database: what the test checks is what each run wrote, which holds at any load."""
+    tmp = tmp_path_factory.mktemp("influx-swarm")
+    ports = {processes: free_port() for processes in PROCESSES}
+
+    def run(processes: int) -> Landed:
+        work, db, port = tmp / str(processes), influxd_shared.create_db(), ports[processes]
+        work.mkdir()
+        sim = loadgen_cmd("sim", "--port", str(port), "--time-scale", "0.25")
+        with running(sim, ready_url=f"http://{LOOPBACK}:{port}/v1/models", log=work / "sim.log"):
+            done = subprocess.run(
+                swarm_cmd(f"http://{LOOPBACK}:{port}", work / "run", influxd_shared, db, processes),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        return Landed(work / "run", db, done)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(PROCESSES, pool.map(run, PROCESSES), strict=True))
+
+
+@pytest.mark.parametrize("processes", PROCESSES)
 def test_swarm_run_lands_every_request_in_influxd(
-    influxd: tuple[Influxd, str], tmp_path: Path, processes: int
+    influxd_shared: Influxd, landed: dict[int, Landed], processes: int
 ) -> None:
-    server, db = influxd
-    port = free_port()
-    results = tmp_path / "run"
-    sim = loadgen_cmd("sim", "--port", str(port), "--time-scale", "0.25")
-    with running(sim, ready_url=f"http://{LOOPBACK}:{port}/v1/models", log=tmp_path / "sim.log"):
-        done = subprocess.run(
-            swarm_cmd(f"http://{LOOPBACK}:{port}", results, server, db, processes),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    server, db, results = influxd_shared, landed[processes].db, landed[processes].results
+    done = landed[processes].done
     assert done.returncode == 0, done.stderr[-2000:]
     records = [json.loads(line) for line in (results / "requests.jsonl").read_text().splitlines()]
     assert len(records) > 10
