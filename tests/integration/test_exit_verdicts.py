@@ -4,6 +4,7 @@ engine and a starved generator without it are cases of test_fault_matrix.py."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.fixtures.swarm import run_swarm
@@ -12,14 +13,18 @@ SHORT = ("--users", "2", "--run-time", "2s", "--output-tokens", "8")
 
 
 def test_the_error_gate_and_a_level_without_a_success_exit_1(tmp_path: Path) -> None:
-    flaky = run_swarm(tmp_path / "flaky", "--sim", "fast", "--sim-faults", "http500=0.3", *SHORT)
+    with ThreadPoolExecutor(2) as pool:  # two runs side by side, each with its own simulator
+        flaky_run = pool.submit(
+            run_swarm, tmp_path / "flaky", "--sim", "fast", "--sim-faults", "http500=0.3", *SHORT
+        )
+        dead_run = pool.submit(
+            run_swarm, tmp_path / "dead", "--sim", "fast", "--sim-faults", "http500=1", *SHORT,
+            "--max-error-rate", "1",
+        )  # fmt: skip
+        flaky, dead = flaky_run.result(), dead_run.result()
     assert flaky.returncode == 1, flaky.stderr
     assert "error gate error_rate<=0.05 breached at level 0 (2 users)" in flaky.stderr
     assert "error % <=5" in flaky.stdout  # the table shows the gate
-    dead = run_swarm(
-        tmp_path / "dead", "--sim", "fast", "--sim-faults", "http500=1", *SHORT,
-        "--max-error-rate", "1",
-    )  # fmt: skip
     assert dead.returncode == 1, dead.stderr
     assert "error gate" not in dead.stderr  # off
     assert "loadgen: no request succeeded at level 0 (2 users)" in dead.stderr
