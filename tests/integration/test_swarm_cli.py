@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -126,14 +127,21 @@ def test_open_loop_records_scheduled_send_times(tmp_path: Path, sim_url: str) ->
 
 def test_slo_gate_exit_codes_and_the_openai_sdk_client(tmp_path: Path, sim_url: str) -> None:
     common = ("--host", sim_url, "--users", "2", "--run-time", "2s", "--output-tokens", "8")
-    met = run_swarm(
-        tmp_path / "ok", *common, "--client", "openai", "--slo", "error_rate<=0.01,output_tok_s>=1"
-    )
+    with ThreadPoolExecutor(2) as pool:  # two runs side by side against the module's simulator
+        met_run = pool.submit(
+            run_swarm,
+            tmp_path / "ok",
+            *common,
+            *("--client", "openai", "--slo", "error_rate<=0.01,output_tok_s>=1"),
+        )
+        breached_run = pool.submit(
+            run_swarm, tmp_path / "bad", *common, "--slo", "ttft_p95_ms<=0.0001"
+        )
+        met, breached = met_run.result(), breached_run.result()
     assert met.returncode == 0, met.stderr
     records = [r for r in met.records() if r["error_detail"] != CUT_OFF]
     assert records and all(r["ok"] and r["n_out"] == 8 for r in records)
     assert all(r["t_send_ns"] < r["t_first_ns"] <= r["t_last_ns"] for r in records)
-    breached = run_swarm(tmp_path / "bad", *common, "--slo", "ttft_p95_ms<=0.0001")
     assert breached.returncode == 1
     assert "SLO ttft_p95_ms<=0.0001 breached at level 0 (2 users)" in breached.stderr
     assert "Traceback" not in breached.stderr
