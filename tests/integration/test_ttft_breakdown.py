@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from loadgen.sim.metrics import REQUEST_LATENCY_BUCKETS_S, TTFT_BUCKETS_S
 from loadgen.sim.truth import scrapes_path
 from loadgen.stats import nearest_rank
 from tests.fixtures.metrics_proxy import metrics_proxy
-from tests.fixtures.sim import SimFactory
-from tests.fixtures.swarm import run_swarm
+from tests.fixtures.sim import SimFactory, start_sim
+from tests.fixtures.swarm import SwarmRun, run_swarm
 
 PROFILE, SCALE = "vllm-4090-llama8b", 0.25
 RUN = (
@@ -125,19 +126,36 @@ def test_breakdown_means_equal_the_simulators_truth_with_workers(
     assert "queue ms" in run.stdout and "TTFT breakdown, means" in run.stdout
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "warned"),
-    [(404, "404 page not found", False), (200, "<html><body>hello</body></html>", True)],
-    ids=["absent", "garbage"],
-)
+# /metrics of an engine without vLLM's metrics: (status, body) and whether loadgen warns of it
+NO_METRICS = {
+    "absent": (404, "404 page not found", False),
+    "garbage": (200, "<html><body>hello</body></html>", True),
+}
+
+
+@pytest.fixture(scope="module")
+def without_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SwarmRun]:
+    """A run against each engine of NO_METRICS (a simulator behind its own /metrics proxy), side
+    by side: the test checks what each run's summary and messages say, which holds at any load."""
+    tmp = tmp_path_factory.mktemp("no-metrics")
+
+    def run(name: str) -> SwarmRun:
+        status, body, _ = NO_METRICS[name]
+        with start_sim("fast", log_dir=tmp) as sim, metrics_proxy(sim.url, status, body) as url:
+            return run_swarm(
+                tmp / name, "--host", url, "--users", "1", "--step-time", "1.5s",
+                "--warmup", "0.2s", "--interval", "0.5s", "--output-tokens", "8",
+            )  # fmt: skip
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(NO_METRICS, pool.map(run, NO_METRICS), strict=True))
+
+
+@pytest.mark.parametrize("name", list(NO_METRICS))
 def test_an_engine_without_vllm_metrics_leaves_the_breakdown_empty(
-    sim_server: SimFactory, tmp_path: Path, status: int, body: str, warned: bool
+    without_metrics: dict[str, SwarmRun], name: str
 ) -> None:
-    with sim_server("fast") as sim, metrics_proxy(sim.url, status, body) as url:
-        run = run_swarm(
-            tmp_path / "run", "--host", url, "--users", "1", "--step-time", "1.5s",
-            "--warmup", "0.2s", "--interval", "0.5s", "--output-tokens", "8",
-        )  # fmt: skip
+    run, warned = without_metrics[name], NO_METRICS[name][2]
     assert run.returncode == 0, run.stderr
     (level,) = run.summary().levels
     assert level.requests > 0 and level.breakdown_source == ""
