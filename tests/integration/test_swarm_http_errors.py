@@ -7,22 +7,50 @@ without (Ollama's "server busy") makes it back off as the OpenAI client does.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.swarm import run_swarm
+from tests.fixtures.swarm import SwarmRun, run_swarm
 
 CLIENTS = ("fast", "openai")
+FAULTS = {"http500=1": 500, "busy503=1:0.2s": 503}  # every answer an error, of this status
+
+
+def one_user(client: str, run_time: str, faults: str) -> tuple[str, ...]:
+    return ("--users", "1", "--run-time", run_time, "--client", client, "--sim-faults", faults)
+
+
+def side_by_side(tmp: Path, runs: dict[str, tuple[str, ...]]) -> dict[str, SwarmRun]:
+    """`loadgen swarm --sim fast ARGS` for each name, two at a time, each with its own simulator:
+    the tests check each run's own records, which hold at any load."""
+
+    def run(name: str) -> SwarmRun:
+        return run_swarm(tmp / name, "--sim", "fast", *runs[name])
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(runs, pool.map(run, runs), strict=True))
+
+
+@pytest.fixture(scope="module")
+def error_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SwarmRun]:
+    runs = {f"{c}-{f}": one_user(c, "1s", f) for c in CLIENTS for f in FAULTS}
+    return side_by_side(tmp_path_factory.mktemp("errors"), runs)
+
+
+@pytest.fixture(scope="module")
+def retry_after_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SwarmRun]:
+    runs = {c: one_user(c, "5s", "rate429=1:2s") for c in CLIENTS}
+    return side_by_side(tmp_path_factory.mktemp("retry-after"), runs)
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-@pytest.mark.parametrize(("fault", "status"), [("http500=1", 500), ("busy503=1:0.2s", 503)])
+@pytest.mark.parametrize(("fault", "status"), list(FAULTS.items()))
 def test_every_error_record_has_its_http_status(
-    tmp_path: Path, client: str, fault: str, status: int
+    error_runs: dict[str, SwarmRun], client: str, fault: str, status: int
 ) -> None:
-    args = ("--users", "1", "--run-time", "1s", "--client", client, "--sim-faults", fault)
-    run = run_swarm(tmp_path / "run", "--sim", "fast", *args)
+    run = error_runs[f"{client}-{fault}"]
     records = run.records()
     answered = [r for r in records if r["error_type"] == "http_status"]
     assert answered, run.stderr
@@ -31,9 +59,8 @@ def test_every_error_record_has_its_http_status(
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_user_waits_out_retry_after(tmp_path: Path, client: str) -> None:
-    args = ("--users", "1", "--run-time", "5s", "--client", client)
-    run = run_swarm(tmp_path / "run", "--sim", "fast", *args, "--sim-faults", "rate429=1:2s")
+def test_a_user_waits_out_retry_after(retry_after_runs: dict[str, SwarmRun], client: str) -> None:
+    run = retry_after_runs[client]
     records = sorted(run.records(), key=lambda r: r["seq"])
     # about 3 requests (at 0, 2 and 4 s), not thousands
     assert 1 <= len(records) <= 5, run.stderr
