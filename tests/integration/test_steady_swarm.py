@@ -25,14 +25,14 @@ def test_auto_levels_end_once_their_steady_window_holds_enough(tmp_path: Path) -
     run = run_swarm(
         tmp_path / "run",
         *("--sim", "fast", "--users", "1,2", "--min-requests", "30", "--output-tokens", "16"),
-        *("--max-step-time", f"{MAX_STEP_S}s", "--interval", "1s"),
+        *("--max-step-time", f"{MAX_STEP_S}s", "--interval", "0.5s"),
     )
     assert run.returncode == 0, run.stderr
     summary = read_summary(run.results)
     assert [lv.users for lv in summary.levels] == [1, 2]
     for level, stage in zip(summary.levels, summary.stages, strict=True):
         assert level.steady is True, level.steady_reason
-        assert level.steady_reason.startswith("settled over 3 intervals of 1 s")
+        assert level.steady_reason.startswith("settled over 3 intervals of 0.5 s")
         assert level.window_start_unix_ns == level.steady_start_unix_ns
         assert level.requests - level.errors >= 30
         assert level.e2e_p50_ms is not None
