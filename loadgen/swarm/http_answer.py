@@ -5,13 +5,14 @@ request, each read with its stamp. The answer keeps the status and the headers a
 needs, hands a 2xx body to the backend's StreamParser and keeps the first bytes of any other
 body for its error message.
 
-The token lane: at a real engine's pace almost every read is one HTTP chunk holding one SSE
-token event. Where a read starts at a chunk boundary with the event decoder empty, whole chunks
-that are plain token events (the backend's `token_event` pattern, checked against the chunk's
-size) go straight to the accumulator, skipping the HTTP parser's callbacks and the SSE split;
-anything else, from the first byte that is not such a chunk, takes the full path. Both give the
-same frames with the same stamps (tests/unit/test_http_answer.py feeds every split of real
-streams through both).
+The token lane: almost every HTTP chunk of a stream holds one SSE token event. Where a read
+starts at a chunk boundary with the event decoder empty, whole chunks that are plain token
+events (the backend's `token_event` pattern, checked against the chunk's size) go straight to
+the accumulator, skipping the HTTP parser's callbacks and the SSE split; any other whole chunk
+goes to httptools on its own, and of a chunk cut by the end of a read httptools gets what came
+and, from the next read, exactly the rest, so the lane keeps its place between chunks. Anything
+it cannot frame takes the full path from there. Both give the same frames with the same stamps
+(tests/unit/test_http_answer.py feeds every split of real streams through both).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import httptools
 from loadgen.backends.framing import StreamParser
 
 ERROR_BODY_BYTES = 4096  # what a non-2xx answer's body keeps for its message
+_CHUNK_HEAD = re.compile(rb"([0-9a-fA-F]{1,6})\r\n")  # a chunk's size line, no extension
+_SIZE_LINE_BYTES = 8  # a size line cut by a read is at most this long
+_LANE_CHUNK_BYTES = 65536  # a bigger chunk takes the full path, not the lane's buffer
 _NO_BODY_STATUSES = (204, 304)
 
 
@@ -58,6 +62,8 @@ class Answer:
         self._chunk_ended = False  # the last callback was the end of a chunk
         self._at_boundary = False  # the bytes parsed so far end exactly between two chunks
         self._lane = _token_chunk(parser.token_event) if parser.token_event else None
+        self._pending = b""  # a chunk size line the lane saw cut by the end of a read
+        self._owed = 0  # bytes of a chunk that httptools got in part, still to come
 
     @property
     def ok_status(self) -> bool:
@@ -67,11 +73,28 @@ class Answer:
         """Bytes just read, stamped `stamp_ns`; raises httptools.HttpParserError on bad HTTP."""
         self.got_bytes = True
         self.stamp_ns = stamp_ns
-        if self._at_boundary and self._lane is not None and self.parser.decoder_empty:
-            taken = self._take_tokens(data, stamp_ns)
-            if taken == len(data):
+        if self._owed:  # the rest of a chunk the lane gave httptools in part
+            owed = min(self._owed, len(data))
+            self._owed -= owed
+            self._feed_http(data[:owed] if owed < len(data) else data)
+            data = data[owed:]
+            if not data:
                 return
-            data = data[taken:]
+        if self.status is None and self._lane is not None:
+            head_end = data.find(b"\r\n\r\n") + 4  # the headers alone, the body to the lane
+            if 4 <= head_end < len(data):
+                self._feed_http(data[:head_end])
+                data = data[head_end:]
+        if self._pending:  # a size line the lane saw cut: it starts between two chunks
+            data, self._pending = self._pending + data, b""
+        elif not (self._at_boundary and self._lane is not None):
+            self._feed_http(data)
+            return
+        taken = self._lane_take(data, stamp_ns)
+        if taken < len(data):
+            self._feed_http(data[taken:] if taken else data)
+
+    def _feed_http(self, data: bytes) -> None:
         self._chunk_ended = False
         self._http.feed_data(data)
         # A read that ends with a chunk's closing CRLF, its last callback that chunk's end,
@@ -89,21 +112,44 @@ class Answer:
             return
         raise ConnectionClosed("connection closed before the end of the answer")
 
-    def _take_tokens(self, data: bytes, stamp_ns: int) -> int:
-        """Whole plain token chunks from the start of `data`: how many bytes they took."""
-        lane, accumulator = self._lane, self.parser.accumulator
+    def _lane_take(self, data: bytes, stamp_ns: int) -> int:
+        """From a chunk boundary at the start of `data`: plain token chunks to the accumulator,
+        any other whole chunk to httptools on its own (so the parser stays between chunks), a
+        chunk cut by the end of the read kept for the next one. Returns how many bytes it took;
+        the rest (a chunk it cannot frame, the last chunk, an event still open in the decoder)
+        takes the full path."""
+        lane, accumulator, parser = self._lane, self.parser.accumulator, self.parser
         assert lane is not None
-        pos = 0
-        while match := lane.match(data, pos):
-            if int(match.group(1), 16) != len(match.group(2)):
-                break
-            try:
-                text = match.group(3).decode()
-            except UnicodeDecodeError:  # the full path reports it
-                break
-            self.got_body = True
-            accumulator.on_token(text, stamp_ns)
-            pos = match.end()
+        pos, size = 0, len(data)
+        while pos < size and parser.decoder_empty:
+            match = lane.match(data, pos)
+            if match is not None and int(match.group(1), 16) == len(match.group(2)):
+                try:
+                    text = match.group(3).decode()
+                except UnicodeDecodeError:  # the full path reports it
+                    return pos
+                self.got_body = True
+                accumulator.on_token(text, stamp_ns)
+                pos = match.end()
+                continue
+            head = _CHUNK_HEAD.match(data, pos)
+            if head is None:
+                if size - pos <= _SIZE_LINE_BYTES and b"\n" not in data[pos:]:
+                    self._pending = data[pos:]  # a size line cut by the read
+                    return size
+                return pos
+            chunk = int(head.group(1), 16)
+            end = head.end() + chunk + 2
+            if chunk == 0 or chunk > _LANE_CHUNK_BYTES:  # the last chunk (trailers), or a big one
+                return pos
+            if end > size:  # a chunk cut by the read: what came, now; the rest, next read
+                self._feed_http(data[pos:])
+                self._owed = end - size
+                return size
+            self._feed_http(data[pos:end])
+            if self.complete or not self._at_boundary:
+                return end
+            pos = end
         return pos
 
     # httptools' callbacks

@@ -202,3 +202,25 @@ def test_the_full_path_matches_a_plain_sse_parser_on_the_body() -> None:
     reference = StreamParser(SseDecoder(), OpenAIAccumulator())
     reference.feed(body, 5)
     assert answer.parser.finish(5) == reference.finish(5)
+
+
+def test_big_reads_cut_anywhere_keep_the_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a fast engine's pace a read holds many chunks and ends anywhere: the lane hands
+    httptools only the cut chunks and the frames that are no plain token."""
+    request = SimRequest("openai", "chat", "sim-paced", True, 4, None, 0, False, None)
+    wire = OpenAIFormat(request, "chatcmpl-sim-7")
+    words = [f" w{i}" for i in range(300)]
+    body = wire.head() + wire.tokens(words, 0, None) + wire.tokens(["."], 300, "length")
+    events = _events(body + b"data: [DONE]\n\n")
+    answer_wire = _HEAD + _chunked(events)
+    cuts = list(range(997, len(answer_wire), 997))
+    bodies: list[bytes] = []
+    original = Answer.on_body
+    monkeypatch.setattr(
+        Answer, "on_body", lambda self, body: (bodies.append(body), original(self, body))
+    )
+    lane = _feed(Answer(OpenAIBackend().parser()), answer_wire, cuts)
+    # At most the two halves of each cut chunk, and the role chunk, the last token and [DONE]
+    assert len(bodies) <= 2 * len(cuts) + 3 < len(events) // 2
+    assert lane == _feed(Answer(_no_lane()), answer_wire, cuts)
+    assert lane.ok and lane.n_out == 301
