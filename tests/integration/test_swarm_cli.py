@@ -20,7 +20,7 @@ import pytest
 
 from loadgen.swarm.exchange import request_id
 from tests.fixtures.net import free_port, loadgen_cmd, running, stop
-from tests.fixtures.swarm import run_swarm
+from tests.fixtures.swarm import SwarmRun, run_swarm
 
 SECRET = "sk-test-never-stored-42"
 # Client TTFT vs the simulator's ground truth, both CLOCK_MONOTONIC on this host. The sim stamps
@@ -57,6 +57,43 @@ def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+# Runs whose tests check only their own records and summary, which hold at any load: made two
+# at a time by `runs` (each with its own simulator, or against the module's).
+FAULTS = "http500=0.15,stall=0.1:3s,malformed=0.1,cut=0.1"
+RUNS: dict[str, tuple[str, ...]] = {
+    "failures": (
+        *("--sim", "fast", "--sim-faults", FAULTS, "--stall-timeout", "1s"),
+        *("--users", "4", "--run-time", "4s", "--output-tokens", "16"),
+        *("--max-error-rate", "1"),  # the failures are the point: no error gate
+    ),
+    "two-processes": (
+        *("--processes", "2", "--users", "2", "--run-time", "3s"),
+        *("--output-tokens", "8"),
+    ),
+    "multi-turn": (
+        *("--api", "ollama", "--turns", "2", "--think-time", "0.1s"),
+        *("--users", "2", "--run-time", "3s", "--output-tokens", "8", "--input-tokens", "20"),
+    ),
+    "open-loop": (
+        *("--rate", "15", "--max-concurrency", "4", "--run-time", "3s"),
+        *("--output-tokens", "8"),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> dict[str, SwarmRun]:
+    """Every run of RUNS, the two longest first; one without --sim targets the module's."""
+    tmp = tmp_path_factory.mktemp("runs")
+
+    def run(name: str) -> SwarmRun:
+        host = () if "--sim" in RUNS[name] else ("--host", sim_url)
+        return run_swarm(tmp / name, *host, *RUNS[name])
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(RUNS, pool.map(run, RUNS), strict=True))
+
+
 def test_steps_on_the_embedded_simulator(tmp_path: Path) -> None:
     truth = tmp_path / "truth.jsonl"
     run = run_swarm(
@@ -88,12 +125,8 @@ def test_steps_on_the_embedded_simulator(tmp_path: Path) -> None:
     assert_ttft_matches_truth(records, truth)
 
 
-def test_ollama_multi_turn_carries_history(tmp_path: Path, sim_url: str) -> None:
-    run = run_swarm(
-        tmp_path / "r",
-        *("--host", sim_url, "--api", "ollama", "--turns", "2", "--think-time", "0.1s"),
-        *("--users", "2", "--run-time", "3s", "--output-tokens", "8", "--input-tokens", "20"),
-    )
+def test_ollama_multi_turn_carries_history(runs: dict[str, SwarmRun]) -> None:
+    run = runs["multi-turn"]
     assert run.returncode == 0, run.stderr
     records = [r for r in run.records() if r["ok"]]
     assert {r["api"] for r in records} == {"ollama"}
@@ -106,15 +139,8 @@ def test_ollama_multi_turn_carries_history(tmp_path: Path, sim_url: str) -> None
     assert run.summary().levels[0].decode_p50_ms is not None  # Ollama's server timings
 
 
-def test_open_loop_records_scheduled_send_times(tmp_path: Path, sim_url: str) -> None:
-    run = run_swarm(
-        tmp_path / "r",
-        *("--host", sim_url, "--rate", "15", "--max-concurrency", "4", "--run-time", "3s"),
-        *(
-            "--output-tokens",
-            "8",
-        ),
-    )
+def test_open_loop_records_scheduled_send_times(runs: dict[str, SwarmRun]) -> None:
+    run = runs["open-loop"]
     assert run.returncode == 0, run.stderr
     records = run.records()
     assert records and all(r["t_sched_ns"] is not None for r in records)
@@ -147,14 +173,8 @@ def test_slo_gate_exit_codes_and_the_openai_sdk_client(tmp_path: Path, sim_url: 
     assert "Traceback" not in breached.stderr
 
 
-def test_failures_are_recorded_with_their_class(tmp_path: Path) -> None:
-    faults = "http500=0.15,stall=0.1:3s,malformed=0.1,cut=0.1"
-    run = run_swarm(
-        tmp_path / "r",
-        *("--sim", "fast", "--sim-faults", faults, "--stall-timeout", "1s"),
-        *("--users", "4", "--run-time", "4s", "--output-tokens", "16"),
-        *("--max-error-rate", "1"),  # the failures are the point: no error gate
-    )
+def test_failures_are_recorded_with_their_class(runs: dict[str, SwarmRun]) -> None:
+    run = runs["failures"]
     assert run.returncode == 0, run.stderr
     records = run.records()
     kinds = {r["error_type"] for r in records if not r["ok"] and r["error_detail"] != CUT_OFF}
@@ -166,15 +186,8 @@ def test_failures_are_recorded_with_their_class(tmp_path: Path) -> None:
     assert set(errors_by_type) == kinds
 
 
-def test_two_processes_write_one_requests_file(tmp_path: Path, sim_url: str) -> None:
-    run = run_swarm(
-        tmp_path / "r",
-        *("--host", sim_url, "--processes", "2", "--users", "2", "--run-time", "3s"),
-        *(
-            "--output-tokens",
-            "8",
-        ),
-    )
+def test_two_processes_write_one_requests_file(runs: dict[str, SwarmRun]) -> None:
+    run = runs["two-processes"]
     assert run.returncode == 0, run.stderr
     records = run.records()
     workers = {r["worker"] for r in records}
