@@ -7,7 +7,6 @@ TPOT go to the process's LlmStats, beside Locust's stats (locust_outputs.py, web
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import socket
@@ -153,12 +152,14 @@ class Session:
                 time.perf_counter_ns(),
                 None,
             )
-            cut_record = self._record(cut, seq, turn, t_sched_ns, stage_index, stage_users)
-            cut_record = dataclasses.replace(cut_record, retry_wait_s=retry_wait_s)
+            cut_record = self._record(
+                cut, seq, turn, t_sched_ns, stage_index, stage_users, retry_wait_s
+            )
             events.llm_request.fire(record=cut_record)
             raise
-        record = self._record(exchange, seq, turn, t_sched_ns, stage_index, stage_users)
-        record = dataclasses.replace(record, retry_wait_s=retry_wait_s)
+        record = self._record(
+            exchange, seq, turn, t_sched_ns, stage_index, stage_users, retry_wait_s
+        )
         self._fire(record)
         return record, exchange.result.text
 
@@ -170,6 +171,7 @@ class Session:
         t_sched_ns: int | None,
         stage_index: int,
         stage_users: int,
+        retry_wait_s: float | None,
     ) -> RequestRecord:
         r = exchange.result
         return RequestRecord(
@@ -199,6 +201,7 @@ class Session:
             error_detail=r.error_detail,
             http_status=exchange.http_status,
             retry_after_s=exchange.retry_after_s,
+            retry_wait_s=retry_wait_s,
             finish_reason=r.finish_reason,
             turn=turn,
             ollama=r.ollama,
