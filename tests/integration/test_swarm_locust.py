@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,37 +129,70 @@ def _csv_names(path: Path) -> dict[str, dict[str, str]]:
         return {row["Name"]: row for row in csv.DictReader(f)}
 
 
-@pytest.mark.parametrize("processes", [None, "2"], ids=["local", "two-workers"])
-def test_web_ui_shows_llm_numbers(tmp_path: Path, sim_url: str, processes: str | None) -> None:
-    port = free_port()
+@dataclass(frozen=True)
+class UiRun:
+    """What a `loadgen ui --autostart` run served while it ran, and the files it left."""
+
+    live: dict[str, Any]  # /loadgen/stats once it had LLM numbers
+    stats: dict[str, Any]  # /stats/requests right after
+    llm_csv: str  # /loadgen/stats/csv
+    page: str  # /
+    results: Path
+    log: Path
+
+
+def _ui_run(tmp: Path, port: int, sim_url: str, processes: str | None) -> UiRun:
     base = f"http://127.0.0.1:{port}"
     cmd = loadgen_cmd("ui", "--host", sim_url, "--users", "2", "--web-port", str(port))
     cmd += ["--autostart", "--run-time", "8s", "--output-tokens", "8", "--progress", "off"]
-    cmd += ["--results", str(tmp_path / "r")] + (["--processes", processes] if processes else [])
-    log = tmp_path / "ui.log"
+    cmd += ["--results", str(tmp / "r")] + (["--processes", processes] if processes else [])
+    log = tmp / "ui.log"
     with running(cmd, log=log, timeout_s=60) as proc:
         live = _wait_for_llm_numbers(base, proc)
-        assert live["output_tok_s"] > 0 and live["itl_ms"]["p50"] is not None
         stats = _get_json(base + "/stats/requests")
-        extended = {table["key"]: table["data"] for table in stats["extended_stats"]}
-        rows = {row["metric"]: row for row in extended["llm"]}
-        assert rows["TTFT ms"]["p95"] is not None and rows["output tok/s"]["value"] > 0
-        run_rows = {row["name"]: row for row in extended["llm_stats"]}
-        assert run_rows["TTFT"]["p95_ms"] is not None and run_rows["ITL"]["count"] > 0
-        # Locust's own entries: one per request name, so its total RPS is the chat RPS
-        chat, total = stats["stats"]
-        assert (chat["name"], total["name"]) == ("chat", "Aggregated")
-        assert total["num_requests"] == chat["num_requests"] > 0
-        assert stats["total_rps"] == chat["total_rps"]
         llm_csv = urllib.request.urlopen(base + "/loadgen/stats/csv", timeout=5).read().decode()
-        names = [line.split(",")[1] for line in llm_csv.splitlines()]
-        assert names == ["Name", "TTFT", "ITL", "TPOT"]
         page = urllib.request.urlopen(base + "/", timeout=5).read().decode()
-        assert "extended_tabs" in page and "extended_csv_files" in page
         proc.wait(60)  # --run-time, then --autoquit: it ends by itself
     stop(proc)
-    results = tmp_path / "r"
-    assert (results / "summary.json").is_file(), log.read_text()[-2000:]
+    return UiRun(live, stats, llm_csv, page, tmp / "r", log)
+
+
+UI_PROCESSES = (None, "2")  # one Locust process, or a master and two workers
+
+
+@pytest.fixture(scope="module")
+def ui_runs(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> dict[str | None, UiRun]:
+    """Both UI runs side by side against the module's simulator, each on its own web port: the
+    test checks what each served and wrote, which holds at any load."""
+    where = {p: (tmp_path_factory.mktemp("ui"), free_port()) for p in UI_PROCESSES}
+
+    def run(processes: str | None) -> UiRun:
+        return _ui_run(*where[processes], sim_url, processes)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(UI_PROCESSES, pool.map(run, UI_PROCESSES), strict=True))
+
+
+@pytest.mark.parametrize("processes", UI_PROCESSES, ids=["local", "two-workers"])
+def test_web_ui_shows_llm_numbers(ui_runs: dict[str | None, UiRun], processes: str | None) -> None:
+    ui = ui_runs[processes]
+    live, stats = ui.live, ui.stats
+    assert live["output_tok_s"] > 0 and live["itl_ms"]["p50"] is not None
+    extended = {table["key"]: table["data"] for table in stats["extended_stats"]}
+    rows = {row["metric"]: row for row in extended["llm"]}
+    assert rows["TTFT ms"]["p95"] is not None and rows["output tok/s"]["value"] > 0
+    run_rows = {row["name"]: row for row in extended["llm_stats"]}
+    assert run_rows["TTFT"]["p95_ms"] is not None and run_rows["ITL"]["count"] > 0
+    # Locust's own entries: one per request name, so its total RPS is the chat RPS
+    chat, total = stats["stats"]
+    assert (chat["name"], total["name"]) == ("chat", "Aggregated")
+    assert total["num_requests"] == chat["num_requests"] > 0
+    assert stats["total_rps"] == chat["total_rps"]
+    names = [line.split(",")[1] for line in ui.llm_csv.splitlines()]
+    assert names == ["Name", "TTFT", "ITL", "TPOT"]
+    assert "extended_tabs" in ui.page and "extended_csv_files" in ui.page
+    results = ui.results
+    assert (results / "summary.json").is_file(), ui.log.read_text()[-2000:]
     finished = [r for r in SwarmRun(0, "", "", results).records() if r["error_type"] != "truncated"]
     stats_csv = _csv_names(results / "locust_stats.csv")
     assert list(stats_csv) == ["chat", "Aggregated"]
