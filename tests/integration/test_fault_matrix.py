@@ -143,8 +143,10 @@ def test_influxdb_down_mid_run_spills_and_replays_every_point(
 ) -> None:
     server = influxd_factory()
     run = Run(tmp_path, server, server.create_db())
+    # 3 s: influxd is stopped after 50 requests (well inside the first second at --sim fast), so
+    # the rest of the run, thousands of requests, has no database to write to.
     proc = run.start("--sim", "fast", "--sim-truth", str(run.truth), "--users", "2",
-                     "--run-time", "5s")  # fmt: skip
+                     "--run-time", "3s")  # fmt: skip
     wait_records(run, 50, proc)
     server.stop()
     code, _, err = finish(proc)
