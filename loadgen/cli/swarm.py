@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -264,6 +264,15 @@ def _stop_child(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait()
 
 
+def exit_interrupted() -> NoReturn:
+    """Exit 130 after a Ctrl-C'd run whose results are written. A further Ctrl-C is ignored
+    from here on: Python puts back the default handler as it exits, and a second press that came
+    after a child that stopped fast would kill this process mid-exit (status -2, not 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(130)
+
+
 def first_ramp(opts: dict[str, Any], spec: RunSpec, info: TargetInfo) -> float | None:
     """The first level's automatic ramp: one probe request of the run's size, alone on the
     engine (a lower bound of a request under load); None when the ramp is not automatic."""
@@ -391,7 +400,7 @@ def swarm(**opts: Any) -> None:
     if summary is None and ended:
         sys.exit(ended)
     if child.interrupted and (summary is None or not summary.started):
-        sys.exit(130)  # Ctrl-C before any load (a master waiting for its workers)
+        exit_interrupted()  # Ctrl-C before any load (a master waiting for its workers)
     if opts["master"]:
         wait = f"{seconds_of(opts, 'worker-wait'):g}s"
         check_started(summary, opts["expect_workers"] or 1, wait)
@@ -400,4 +409,6 @@ def swarm(**opts: Any) -> None:
         code = max(code, echo_verdict(steady_verdict(summary, opts["require_steady"])))
         code = max(code, echo_verdict(generator_verdict(summary, opts["allow_saturated"])))
     echo_notes(notes)
-    sys.exit(130 if child.interrupted else max(code, ended))
+    if child.interrupted:
+        exit_interrupted()
+    sys.exit(max(code, ended))

@@ -11,6 +11,7 @@ from loadgen.cli.swarm import (
     USER_CLASS,
     check_inputs,
     child_env,
+    exit_interrupted,
     gate,
     locust_argv,
     run_fingerprint,
@@ -57,4 +58,6 @@ def ui(**opts: Any) -> None:
     if summary is not None:
         gate(summary, spec.results_dir, [])
     if child.end_reason:
-        sys.exit(130 if child.interrupted else 1)
+        if child.interrupted:
+            exit_interrupted()
+        sys.exit(1)
