@@ -102,11 +102,11 @@ def wait_records(
     raise AssertionError("the run never got under way")
 
 
-def check_truth(run: Run, lost_in_flight: int = 0, engine_killed: bool = False) -> None:
+def check_truth(run: Run, lost_in_flight: int = 0, engine_killed_in_flight: int = 0) -> None:
     """Records, summary and InfluxDB agree with the truth file."""
     records = records_of(run.results)
     assert records, "no record written"
-    match_records(records, Truth.read(run.truth), lost_in_flight, engine_killed)
+    match_records(records, Truth.read(run.truth), lost_in_flight, engine_killed_in_flight)
     match_summary(read_summary(run.results), records)
     match_influx(run.influx, run.db, records)
 
@@ -174,7 +174,7 @@ def test_engine_death_is_dated_counted_and_fails_the_run(run: Run) -> None:
     assert f"{summary.engine_unreachable_errors} connect errors" in line
     assert "Z (" in line and "s into the run)" in line  # UTC time, seconds into the run
     assert summary.levels[0].errors_by_type.get("connect", 0) > 0  # counted in the level
-    check_truth(run, engine_killed=True)
+    check_truth(run, engine_killed_in_flight=2)  # one request per user
 
 
 def test_a_starved_generator_fails_on_event_loop_lag(run: Run) -> None:
