@@ -6,7 +6,6 @@ Pure data and helpers shared by both transports; no I/O here.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,21 +17,13 @@ from loadgen.records import ErrorType
 _DETAIL_CHARS = 200
 _ERROR_BODY_BYTES = 16_384  # an error body read for its message; longer ones are cut
 _REQUEST_ID_NAMESPACE = uuid.UUID("6c6f6164-6765-4e2d-8000-726571756573")
-_NAMESPACE_BYTES = _REQUEST_ID_NAMESPACE.bytes
 
 
 def request_id(worker: str, seq: int) -> str:
     """The X-Request-ID of request `seq` of `worker`: a UUID derived from both, so server logs and
     the simulator's truth file map back to a record. A UUID because servers may validate it:
-    llama-cpp-python's server answers 400 with an empty body to any other value.
-
-    It is `str(uuid.uuid5(namespace, f"{worker}-{seq}"))`, built from the SHA-1 digest directly
-    (a third of the time: it is made for every request)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{worker}-{seq}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    hex_ = digest.hex()
-    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
+    llama-cpp-python's server answers 400 with an empty body to any other value."""
+    return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, f"{worker}-{seq}"))
 
 
 class WireBackend(Protocol):

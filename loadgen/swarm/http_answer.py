@@ -27,7 +27,6 @@ from loadgen.backends.framing import StreamParser
 ERROR_BODY_BYTES = 4096  # what a non-2xx answer's body keeps for its message
 _CHUNK_HEAD = re.compile(rb"([0-9a-fA-F]{1,6})\r\n")  # a chunk's size line, no extension
 _SIZE_LINE_BYTES = 8  # a size line cut by a read is at most this long
-_LANE_CHUNK_BYTES = 65536  # a bigger chunk takes the full path, not the lane's buffer
 _NO_BODY_STATUSES = (204, 304)
 
 
@@ -114,8 +113,9 @@ class Answer:
 
     def _lane_take(self, data: bytes, stamp_ns: int) -> int:
         """From a chunk boundary at the start of `data`: plain token chunks to the accumulator,
-        any other whole chunk to httptools on its own (so the parser stays between chunks), a
-        chunk cut by the end of the read kept for the next one. Returns how many bytes it took;
+        any other whole chunk to httptools on its own (so the parser stays between chunks), of a
+        chunk cut by the end of the read what came (the rest is owed to httptools from the next
+        read), a size line cut by it kept for the next one. Returns how many bytes it took;
         the rest (a chunk it cannot frame, the last chunk, an event still open in the decoder)
         takes the full path."""
         lane, accumulator, parser = self._lane, self.parser.accumulator, self.parser
@@ -140,7 +140,7 @@ class Answer:
                 return pos
             chunk = int(head.group(1), 16)
             end = head.end() + chunk + 2
-            if chunk == 0 or chunk > _LANE_CHUNK_BYTES:  # the last chunk (trailers), or a big one
+            if chunk == 0:  # the last chunk, and its trailers: the full path
                 return pos
             if end > size:  # a chunk cut by the read: what came, now; the rest, next read
                 self._feed_http(data[pos:])

@@ -95,17 +95,16 @@ class FastTransport:
             wall_send_unix_ns = time.time_ns()
             t_send_ns = time.perf_counter_ns()
             reused = self._sock is not None
+            reader = BodyReader.shared()
             try:
                 with gevent.Timeout(self._request_timeout_s, _RequestTimeout):
                     if self._sock is None:
                         self._sock = self._connect()
-                    BodyReader.shared().exchange(self._sock, wire, answer, self._stall_timeout_s)
+                    reader.exchange(self._sock, wire, answer, self._stall_timeout_s)
                 if not answer.keep_alive:
                     self.close()
                 result = _result(answer)
-                BodyReader.shared().note_gap(
-                    result.t_first_ns, result.t_last_ns, len(result.frame_times_ns)
-                )
+                reader.note_gap(result.t_first_ns, result.t_last_ns, len(result.frame_times_ns))
                 break
             except Exception as exc:  # every failure becomes a recorded error class
                 self.close()
