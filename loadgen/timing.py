@@ -42,8 +42,8 @@ def ttfo_ms(record: RequestRecord) -> float | None:
 
 def itl_ms(record: RequestRecord) -> list[float]:
     """Every gap between consecutive token-bearing frames (frames read together give 0)."""
-    times = record.frame_times_ns
-    return [_ms(b - a) for a, b in pairwise(times)]
+    ns_per_ms = NS_PER_MS  # _ms(b - a), without a call per gap
+    return [(b - a) / ns_per_ms for a, b in pairwise(record.frame_times_ns)]
 
 
 def tpot_ms(record: RequestRecord) -> float | None:

@@ -30,8 +30,7 @@ def count_tokens(text: str) -> int:
 
 def words(n_tokens: int, seed: int) -> list[str]:
     """`n_tokens` plausible words (each exactly one token), reproducible from `seed`."""
-    rng = random.Random(seed)
-    return [WORDS[rng.randrange(len(WORDS))] for _ in range(n_tokens)]
+    return random.Random(seed).choices(WORDS, k=n_tokens)
 
 
 def text_of(n_tokens: int, seed: int) -> str:

@@ -73,6 +73,10 @@ class StreamAccumulator(Protocol):
     def result(self, now_ns: int) -> StreamResult:
         """Close the stream; a missing end marker becomes error_type='truncated'."""
 
+    @property
+    def token_frames(self) -> int:
+        """Token-bearing frames so far (the first one is the TTFT's)."""
+
 
 def server_message(body: bytes) -> str:
     """The message of an error body: vLLM's `message`, OpenAI's `error.message`, Ollama's

@@ -75,6 +75,10 @@ class OllamaAccumulator:
             if frame.get("done_reason"):
                 self._state.finish_reason = str(frame["done_reason"])
 
+    @property
+    def token_frames(self) -> int:
+        return self._state.token_frames
+
     def on_token(self, text: str, now_ns: int) -> None:
         """A message of content alone (NDJSON frames are always decoded, so none comes here)."""
         _take_message(self._state, {"content": text}, now_ns)

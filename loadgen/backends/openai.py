@@ -124,11 +124,16 @@ class OpenAIAccumulator:
             # it is a complete stream. A close after any other frame is still truncated.
             self._closing_frame = "usage" in frame
 
+    @property
+    def token_frames(self) -> int:
+        return self._state.token_frames
+
     def on_token(self, text: str, now_ns: int) -> None:
-        if self._state.ended:
+        state = self._state
+        if state.ended:
             return
         self._closing_frame = False
-        self._state.token_frame(now_ns, output=True, text=text)
+        state.output_token(now_ns, text)
 
     def on_done_marker(self, now_ns: int) -> None:
         self._state.ended = True

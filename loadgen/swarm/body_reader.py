@@ -10,9 +10,14 @@ Stamps come from the kernel: on Linux every plain TCP socket asks for receive ti
 (SO_TIMESTAMPNS), so a read is stamped with the moment its last packet reached the socket, not
 the moment the reader got round to it. That lets the reader wait a tick after each batch, so
 that one wake-up reads every stream that had a frame in the meantime instead of waking once per
-frame, without moving any stamp. Where the kernel gives no stamp (not Linux) a read is stamped
-with perf_counter_ns right after it returns, and the reader does not wait. TLS answers are read
-in the user's greenlet, through the TLS socket, each read stamped after it returns.
+frame. A stream waits in one of two lanes: until its first token frame it is read as soon as it
+is readable (its TTFT read holds as few packets as possible), from then on once per tick. The
+tick is a quarter of the usual gap between one stream's frames, so such frames seldom share a
+read, and never less than TICK_MIN_S: frames that come closer together than that share a read
+and its stamp (the resolution of an inter-token gap). Where the kernel gives no stamp (not
+Linux) a read is stamped with perf_counter_ns right after it returns, and the reader does not
+wait. TLS answers are read in the user's greenlet, through the TLS socket, each read stamped
+after it returns.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ from loadgen.swarm.http_answer import Answer
 READ_BYTES = 65536
 # A batch of ready streams yields to the other greenlets (timers, users) after this long.
 TURN_NS = 2_000_000
-# With kernel stamps, the reader waits after a batch before it polls again: a quarter of the
-# usual gap between two frames of one stream (so one stream's frames seldom share a read, whose
-# stamp is its last packet's), at most TICK_MAX_S; not at all where frames come closer than
-# TICK_MIN_S apart (they come in bursts then anyway) or before any answer has ended.
+# With kernel stamps, the reader waits after a batch of streams past their first token frame
+# before it polls them again: a quarter of the usual gap between two frames of one stream (so
+# one stream's frames seldom share a read, whose stamp is its last packet's), at least
+# TICK_MIN_S (frames closer than that share a read: a stamp's resolution), at most TICK_MAX_S;
+# not at all before any answer has ended.
 TICK_FRACTION = 0.25
 TICK_MAX_S = 0.004
 TICK_MIN_S = 0.0005
@@ -77,6 +83,7 @@ class _Stream:
     stall_s: float
     last_read_ns: int
     stamp_ns: int = 0  # the last read's stamp: stamps never go back
+    first: bool = True  # in the lane of streams before their first token frame
     done: AsyncResult = field(default_factory=AsyncResult)
     fd: int = -1
     timer: Any = None  # the stall check's libev timer, from the first body bytes on
@@ -89,18 +96,24 @@ class BodyReader:
     _shared: BodyReader | None = None
 
     def __init__(self) -> None:
-        self._epoll = _epoll()
+        self._first = _epoll()  # streams before their first token frame: read when readable
+        self._epoll = _epoll()  # streams past it: read once per tick
         self._streams: dict[int, _Stream] = {}
         self._hub = gevent.get_hub()
-        self._watcher = self._hub.loop.io(self._epoll.fileno(), 1)  # 1: readable
+        self._first_watcher = self._hub.loop.io(self._first.fileno(), 1)  # 1: readable
+        self._watcher = self._hub.loop.io(self._epoll.fileno(), 1)
         self._gap_s: float | None = None  # running mean of the gap between a stream's frames
         self.tick_s = 0.0
-        self._greenlet = gevent.spawn(self._run)
+        self._greenlets = (gevent.spawn(self._run_first), gevent.spawn(self._run))
 
     @classmethod
     def shared(cls) -> BodyReader:
         reader = cls._shared
-        if reader is None or reader._greenlet.dead or reader._hub is not gevent.get_hub():
+        if (
+            reader is None
+            or any(g.dead for g in reader._greenlets)
+            or reader._hub is not gevent.get_hub()
+        ):
             reader = cls._shared = cls()
         return reader
 
@@ -115,7 +128,7 @@ class BodyReader:
         stream.fd = sock.fileno()
         # Registered before the request goes out: the reader reads the answer's every byte.
         self._streams[stream.fd] = stream
-        self._epoll.register(stream.fd, select.EPOLLIN)
+        self._first.register(stream.fd, select.EPOLLIN)
         try:
             sock.sendall(request)
             stream.done.get()
@@ -131,23 +144,27 @@ class BodyReader:
         mean = self._gap_s = (
             gap_s if self._gap_s is None else self._gap_s + _GAP_WEIGHT * (gap_s - self._gap_s)
         )
-        tick_s = min(TICK_MAX_S, TICK_FRACTION * mean)
-        self.tick_s = tick_s if tick_s >= TICK_MIN_S else 0.0
+        self.tick_s = min(TICK_MAX_S, max(TICK_MIN_S, TICK_FRACTION * mean))
+
+    def _run_first(self) -> None:
+        while True:
+            self._hub.wait(self._first_watcher)
+            self._read_ready(self._first)
 
     def _run(self) -> None:
         while True:
             self._hub.wait(self._watcher)
             # Poll again after each tick while there is something to read; block when idle.
-            while self._read_ready() and self.tick_s:
+            while self._read_ready(self._epoll) and self.tick_s:
                 gevent.sleep(self.tick_s)
 
-    def _read_ready(self) -> int:
-        """Read every stream that has bytes; returns how many were read."""
+    def _read_ready(self, epoll: Any) -> int:
+        """Read every stream of one lane that has bytes; returns how many were read."""
         streams, perf_ns = self._streams, time.perf_counter_ns
         real_minus_perf_ns = time.time_ns() - perf_ns()
         turn_end_ns = perf_ns() + TURN_NS
         reads = 0
-        for fd, _events in self._epoll.poll(0):
+        for fd, _events in epoll.poll(0):
             stream = streams.get(fd)  # None: it ended while this batch was read
             if stream is None:
                 continue
@@ -188,8 +205,13 @@ class BodyReader:
             return
         if answer.complete:
             self._end(stream, None)
-        elif answer.got_body and stream.timer is None:
+            return
+        if answer.got_body and stream.timer is None:
             self._arm(stream, stream.stall_s)
+        if stream.first and answer.parser.accumulator.token_frames:
+            stream.first = False  # its TTFT is read: from now on, once per tick
+            self._first.unregister(stream.fd)
+            self._epoll.register(stream.fd, select.EPOLLIN)
 
     def _end(self, stream: _Stream, exc: BaseException | None) -> None:
         self._drop(stream)
@@ -204,7 +226,7 @@ class BodyReader:
         if self._streams.get(stream.fd) is stream:
             del self._streams[stream.fd]
             with contextlib.suppress(OSError):  # the socket may be closed already
-                self._epoll.unregister(stream.fd)
+                (self._first if stream.first else self._epoll).unregister(stream.fd)
         if stream.timer is not None:
             stream.timer.close()
             stream.timer = None

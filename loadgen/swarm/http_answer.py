@@ -118,18 +118,21 @@ class Answer:
         read), a size line cut by it kept for the next one. Returns how many bytes it took;
         the rest (a chunk it cannot frame, the last chunk, an event still open in the decoder)
         takes the full path."""
-        lane, accumulator, parser = self._lane, self.parser.accumulator, self.parser
+        lane, parser = self._lane, self.parser
         assert lane is not None
+        on_token = parser.accumulator.on_token
         pos, size = 0, len(data)
-        while pos < size and parser.decoder_empty:
+        if not parser.decoder_empty:
+            return 0
+        while pos < size:  # the decoder stays empty while only token chunks go by
             match = lane.match(data, pos)
-            if match is not None and int(match.group(1), 16) == len(match.group(2)):
+            if match is not None and int(match[1], 16) == match.end(2) - match.start(2):
                 try:
-                    text = match.group(3).decode()
+                    text = match[3].decode()
                 except UnicodeDecodeError:  # the full path reports it
                     return pos
                 self.got_body = True
-                accumulator.on_token(text, stamp_ns)
+                on_token(text, stamp_ns)
                 pos = match.end()
                 continue
             head = _CHUNK_HEAD.match(data, pos)
@@ -147,7 +150,7 @@ class Answer:
                 self._owed = end - size
                 return size
             self._feed_http(data[pos:end])
-            if self.complete or not self._at_boundary:
+            if self.complete or not self._at_boundary or not parser.decoder_empty:
                 return end
             pos = end
         return pos
