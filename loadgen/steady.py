@@ -161,28 +161,27 @@ def intervals_of(
     step = int(interval_s * NS_PER_S)
     if step <= 0:
         return [], "client"
-    bounds = [
-        (start_unix_ns + j * step, start_unix_ns + (j + 1) * step)
-        for j in range((end_unix_ns - start_unix_ns) // step)
-    ]
-    spans = [
-        (r.wall_send_unix_ns, r.wall_send_unix_ns + (r.t_end_ns - r.t_send_ns), r) for r in records
-    ]
+    count = (end_unix_ns - start_unix_ns) // step
+    bounds = [(start_unix_ns + j * step, start_unix_ns + (j + 1) * step) for j in range(count)]
+    # One pass over the records (a level can hold tens of thousands, judged every interval):
+    # each one counts where it ended and adds its overlap to the few intervals it spans.
+    done, tokens, overlap_ns = [0] * count, [0] * count, [0] * count
+    for r in records:
+        send = r.wall_send_unix_ns
+        end = send + (r.t_end_ns - r.t_send_ns)
+        last = min(count - 1, (end - start_unix_ns) // step)
+        if r.ok and start_unix_ns <= end and (end - start_unix_ns) // step < count:
+            done[last] += 1
+            tokens[last] += r.n_out
+        for j in range(max(0, (send - start_unix_ns) // step), last + 1):
+            a, b = bounds[j]
+            overlap_ns[j] += _overlap_ns(send, end, a, b)
     engine = [_mean_in(engine_in_flight, a, b) for a, b in bounds]
     use_engine = bool(bounds) and all(v is not None for v in engine)
-    out = []
-    for (a, b), from_engine in zip(bounds, engine, strict=True):
-        done = [r for send, end, r in spans if a <= end < b and r.ok]
-        client = sum(_overlap_ns(send, end, a, b) for send, end, _ in spans) / (b - a)
-        out.append(
-            Interval(
-                a,
-                b,
-                len(done),
-                sum(r.n_out for r in done),
-                from_engine if use_engine else client,
-            )
-        )
+    out = [
+        Interval(a, b, done[j], tokens[j], engine[j] if use_engine else overlap_ns[j] / (b - a))
+        for j, (a, b) in enumerate(bounds)
+    ]
     return out, "engine" if use_engine else "client"
 
 

@@ -4,6 +4,7 @@ from request records and engine samples, and when an auto level has measured eno
 from __future__ import annotations
 
 import dataclasses
+import random
 
 from loadgen.levels import Level
 from loadgen.records import EngineSample, RequestRecord
@@ -101,6 +102,41 @@ def test_intervals_count_finishes_and_the_clients_requests_in_flight() -> None:
     assert (second.finished, second.output_tokens) == (1, 10)
     assert first.in_flight == (2.0 + 1.5) / 2.5  # time-weighted: 2 s and 1.5 s of 2.5 s
     assert second.in_flight == (0.5 + 2.0 + 2.0) / 2.5
+
+
+def _intervals_by_definition(
+    records: list[RequestRecord], start: int, end: int, step: int
+) -> list[Interval]:
+    """Each interval on its own, straight from the definition: every record checked against it."""
+    out = []
+    for j in range((end - start) // step):
+        a, b = start + j * step, start + (j + 1) * step
+        spans = [(r.wall_send_unix_ns, r.wall_send_unix_ns + r.t_end_ns - r.t_send_ns, r)
+                 for r in records]  # fmt: skip
+        done = [r for send, stop, r in spans if a <= stop < b and r.ok]
+        overlap = sum(max(0, min(stop, b) - max(send, a)) for send, stop, _ in spans)
+        out.append(Interval(a, b, len(done), sum(r.n_out for r in done), overlap / (b - a)))
+    return out
+
+
+def test_intervals_in_one_pass_equal_each_interval_checked_against_every_record() -> None:
+    rng = random.Random(7)
+    step = S
+    # ends and sends on boundaries, before the start, after the end, long and short requests
+    edges = [k * step // 2 for k in range(-4, 26)]
+    records = [
+        _timed(
+            (send := rng.choice(edges) + rng.choice((0, 1, -1)) * rng.randrange(step)) / S,
+            (send + rng.choice((0, 1, step // 2, step, 3 * step, 9 * step))) / S,
+            n_out=rng.randrange(1, 50),
+            ok=rng.random() > 0.2,
+        )
+        for _ in range(400)
+    ]
+    for start, end in ((0, 10 * S), (3 * S + 7, 10 * S), (0, 10 * S + 1), (5 * S, 4 * S)):
+        intervals, source = intervals_of(records, start, end, 1.0)
+        assert source == "client"
+        assert intervals == _intervals_by_definition(records, start, end, step)
 
 
 def test_the_engines_running_and_waiting_win_when_every_interval_has_them() -> None:
