@@ -186,6 +186,19 @@ def read_guidellm(work: Path, wall_minus_mono_ns: int) -> list[Seen]:
     return seen
 
 
+def floor_command(url: str, load: Load, work: Path) -> tuple[list[str], dict[str, str]]:
+    floor = Path(__file__).with_name("peers_floor.py")
+    cmd = [sys.executable, str(floor), url, str(load.streams), str(load.requests)]
+    return [*cmd, str(load.input_tokens), str(load.output_tokens), str(work / "floor.jsonl")], {}
+
+
+def read_floor(work: Path, _wall_minus_mono_ns: int = 0) -> list[Seen]:
+    """floor.jsonl: its ids, send and first-bytes stamps (perf_counter_ns)."""
+    path = work / "floor.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+    return [Seen(r["id"], r["send_ns"], r["first_ns"]) for r in rows]
+
+
 def _missing(path: Path, hint: str) -> Callable[[], str | None]:
     return lambda: None if os.access(path, os.X_OK) else f"no {path} ({hint})"
 
@@ -199,6 +212,7 @@ CLIENTS: dict[str, Client] = {
     "guidellm": Client("guidellm", guidellm_command, read_guidellm,
                        _missing(GUIDELLM_BIN, f"python3 -m venv {GUIDELLM_VENV}, then pip install"
                                 " guidellm: docs/performance.md")),
+    "floor": Client("floor (Python)", floor_command, read_floor, lambda: None),
 }  # fmt: skip
 
 

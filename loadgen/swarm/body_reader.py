@@ -185,27 +185,29 @@ class BodyReader:
             if stamp_ns < stream.stamp_ns:  # a wall-clock step back: never before the last one
                 stamp_ns = stream.stamp_ns
             stream.stamp_ns = stamp_ns
-            self._take(stream, data, now_ns, stamp_ns)
+            stream.last_read_ns = now_ns
+            answer = stream.answer
+            try:
+                if data:
+                    answer.feed(data, stamp_ns)
+                else:
+                    answer.eof()
+            except Exception as exc:
+                self._end(stream, exc)
+                continue
+            if answer.complete:
+                self._end(stream, None)
+            elif stream.first or stream.timer is None:  # the answer's first reads
+                self._after_first_reads(stream, answer)
             if now_ns > turn_end_ns:  # let timers and users run between long stretches
                 gevent.sleep(0)
                 real_minus_perf_ns = time.time_ns() - perf_ns()
                 turn_end_ns = perf_ns() + TURN_NS
         return reads
 
-    def _take(self, stream: _Stream, data: bytes, now_ns: int, stamp_ns: int) -> None:
-        stream.last_read_ns = now_ns
-        answer = stream.answer
-        try:
-            if data:
-                answer.feed(data, stamp_ns)
-            else:
-                answer.eof()
-        except Exception as exc:
-            self._end(stream, exc)
-            return
-        if answer.complete:
-            self._end(stream, None)
-            return
+    def _after_first_reads(self, stream: _Stream, answer: Answer) -> None:
+        """The stall check from the body's first bytes on; the ticked lane from the first token
+        frame on."""
         if answer.got_body and stream.timer is None:
             self._arm(stream, stream.stall_s)
         if stream.first and answer.parser.accumulator.token_frames:
