@@ -61,6 +61,8 @@ class Answer:
         self._chunk_ended = False  # the last callback was the end of a chunk
         self._at_boundary = False  # the bytes parsed so far end exactly between two chunks
         self._lane = _token_chunk(parser.token_event) if parser.token_event else None
+        self._decoder = parser.decoder  # the lane's per-read checks, without a lookup each
+        self._on_token = parser.accumulator.on_token
         self._pending = b""  # a chunk size line the lane saw cut by the end of a read
         self._owed = 0  # bytes of a chunk that httptools got in part, still to come
 
@@ -123,23 +125,24 @@ class Answer:
         read), a size line cut by it kept for the next one. Returns how many bytes it took;
         the rest (a chunk it cannot frame, the last chunk, an event still open in the decoder)
         takes the full path."""
-        lane, parser = self._lane, self.parser
+        lane, decoder = self._lane, self._decoder
         assert lane is not None
-        on_token = parser.accumulator.on_token
         pos, size = 0, len(data)
-        if not parser.decoder_empty:
+        if not decoder.empty:
             return 0
         while pos < size:  # the decoder stays empty while only token chunks go by
             match = lane.match(data, pos)
-            if match is not None and int(match[1], 16) == match.end(2) - match.start(2):
-                try:
-                    text = match[3].decode()
-                except UnicodeDecodeError:  # the full path reports it
-                    return pos
-                self.got_body = True
-                on_token(text, stamp_ns)
-                pos = match.end()
-                continue
+            if match is not None:
+                event_start, event_end = match.span(2)
+                if int(match[1], 16) == event_end - event_start:
+                    try:
+                        text = match[3].decode()
+                    except UnicodeDecodeError:  # the full path reports it
+                        return pos
+                    self.got_body = True
+                    self._on_token(text, stamp_ns)
+                    pos = event_end + 2
+                    continue
             head = _CHUNK_HEAD.match(data, pos)
             if head is None:
                 if size - pos <= _SIZE_LINE_BYTES and b"\n" not in data[pos:]:
@@ -155,7 +158,7 @@ class Answer:
                 self._owed = end - size
                 return size
             self._feed_http(data[pos:end])
-            if self.complete or not self._at_boundary or not parser.decoder_empty:
+            if self.complete or not self._at_boundary or not decoder.empty:
                 return end
             pos = end
         return pos
