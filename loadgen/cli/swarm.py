@@ -31,6 +31,7 @@ from loadgen.errors import LoadgenError
 from loadgen.fingerprint import Fingerprint
 from loadgen.flags import (
     AUTO,
+    FLAG,
     SWARM,
     check_values,
     child_argv,
@@ -93,6 +94,30 @@ class RunSpec:
     influx: InfluxSettings | None = None  # after preflight (flavour detected)
 
 
+def _given(opts: dict[str, Any], name: str) -> bool:
+    """Whether flag `name` holds anything but its default."""
+    flag = FLAG[name]
+    return flag.dest in opts and value_of(opts, name) != flag.typed(flag.default)
+
+
+def _length_flag(opts: dict[str, Any], levels: int) -> str:
+    """The flag that sets a level's length: --run-time for one level, --step-time for a list.
+    One level takes --step-time as well; the flag meant for the other shape is an error, not
+    silently ignored."""
+    if levels > 1:
+        if _given(opts, "run-time"):
+            raise LoadgenError(
+                "--run-time is the length of one level; with a --users list give --step-time"
+                " (each level's length)"
+            )
+        return "step-time"
+    if _given(opts, "step-time"):
+        if _given(opts, "run-time"):
+            raise LoadgenError("one level: give --run-time or --step-time, not both")
+        return "step-time"
+    return "run-time"
+
+
 def _plan(opts: dict[str, Any]) -> tuple[StepPlan, float | None]:
     levels = parse_users(opts["users"])
     rate = opts["rate"]
@@ -104,7 +129,7 @@ def _plan(opts: dict[str, Any]) -> tuple[StepPlan, float | None]:
         raise LoadgenError("--max-concurrency only applies with --rate (open loop)")
     if any(a == b for a, b in itertools.pairwise(levels)):
         raise LoadgenError("--users: consecutive levels must differ")
-    name = "step-time" if len(levels) > 1 else "run-time"
+    name = _length_flag(opts, len(levels))
     auto = value_of(opts, name) == AUTO  # a level lasts until measured, --max-step-time at most
     length = seconds_of(opts, "max-step-time" if auto else name)
     ramp = None if rate is not None or opts.get("ramp") is None else seconds_of(opts, "ramp")

@@ -39,6 +39,11 @@ def test_single_level_uses_run_time_and_open_loop_uses_max_concurrency() -> None
     assert spec.plan.users == (16,) and spec.rate == 4.0
 
 
+def test_one_level_takes_its_length_from_step_time_too() -> None:
+    spec = check_inputs(opts(users="5", step_time="20s"))
+    assert spec.plan.users == (5,) and spec.plan.step_time_s == 20 and not spec.plan.auto
+
+
 def test_the_api_key_travels_only_in_the_environment() -> None:
     o = opts(api_key="sk-secret")
     spec = check_inputs(o)
@@ -56,6 +61,8 @@ def test_the_api_key_travels_only_in_the_environment() -> None:
         ({"rate": -1.0}, "--rate must be above 0"),
         ({"stall_timeout": "0s"}, "--stall-timeout must be longer than 0 s"),
         ({"sim": "fast"}, "either --host or --sim"),
+        ({"users": "1,4", "run_time": "30s"}, "with a --users list give --step-time"),
+        ({"users": "4", "run_time": "30s", "step_time": "20s"}, "--run-time or --step-time"),
     ],
 )
 def test_bad_combinations(overrides: dict[str, Any], message: str) -> None:
