@@ -135,12 +135,14 @@ def ollama_fields(samples: LevelSamples) -> dict[str, Any]:
 def client_ttft_mean_ms(
     records: Iterable[RequestRecord], start_unix_ns: int, end_unix_ns: int
 ) -> float | None:
-    """The client's TTFT mean over the successful requests whose first token it read between
-    two /metrics scrapes: the requests whose TTFT vLLM counted between them (it observes a TTFT
-    when the first token comes, not when the request ends), so that the two means subtract."""
+    """The client's TTFT mean over the requests whose first token it read between two /metrics
+    scrapes: the requests whose TTFT vLLM counted between them (it observes a TTFT when the
+    first token comes, not when the request ends, and whatever happens to the request after:
+    one cut mid-stream, by a stall or the run's end, counts too), so that the two means
+    subtract."""
     total_ns = count = 0
     for r in records:
-        if not r.ok or r.t_first_ns is None:
+        if r.t_first_ns is None:
             continue
         ttft_ns = r.t_first_ns - r.t_send_ns
         if start_unix_ns <= r.wall_send_unix_ns + ttft_ns < end_unix_ns:

@@ -227,9 +227,12 @@ def test_the_client_share_compares_the_requests_vllm_counted() -> None:
         _timed_record(1, 12 * s, ttft_ms=100, e2e_ms=200),  # inside
         _timed_record(2, 19 * s, ttft_ms=900, e2e_ms=5000),  # first token 19.9 s, ends after
         _timed_record(3, 19 * s + 950_000_000, ttft_ms=200, e2e_ms=300),  # first token after
-        dataclasses.replace(_timed_record(4, 12 * s, 50, 60), ok=False),  # failed: never
+        # cut mid-stream after its first token (a stall, the run's end): vLLM counted it too
+        dataclasses.replace(_timed_record(4, 12 * s, 50, 60), ok=False),
+        # refused before any token (a 429): no TTFT on either side
+        dataclasses.replace(_timed_record(5, 13 * s, 70, 80), ok=False, t_first_ns=None),
     ]
-    assert client_ttft_mean_ms(records, start, end) == pytest.approx((1500 + 100 + 900) / 3)
+    assert client_ttft_mean_ms(records, start, end) == pytest.approx((1500 + 100 + 900 + 50) / 4)
     assert client_ttft_mean_ms(records, 30 * s, 40 * s) is None
     level = LevelSummary(**{**_empty_level_fields(), "ttft_mean_ms": 400.0})
     server = {"breakdown_source": VLLM_SOURCE, "server_ttft_mean_ms": 830.0}
