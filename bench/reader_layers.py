@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peers_floor import TICK_S, read_ready  # bench/: the floor client's loop
+
 ROOT = Path(__file__).resolve().parents[1]
 _HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 _EVENT = (
@@ -38,7 +40,6 @@ _EVENT = (
 )
 _REQUEST = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
 _END = b"0\r\n\r\n"
-TICK_S = 0.0005
 LAYERS = ("plain", "gevent", "stamps", "parse", "reader")
 
 
@@ -107,14 +108,8 @@ def _plain(port: int, streams: int, rounds: int) -> float:
             sock.sendall(_REQUEST)
         left = set(socks)
         while left:
-            ready = epoll.poll(1.0)
-            for fd, _ in ready:
-                try:
-                    data = socks[fd].recv(65536)
-                except BlockingIOError:
-                    continue
-                if data.endswith(_END):
-                    left.discard(fd)
+            ready = read_ready(epoll, socks)
+            left.difference_update(fd for fd, data, _ in ready if data.endswith(_END))
             if ready:
                 time.sleep(TICK_S)
     return _cpu_s() - start
