@@ -216,12 +216,13 @@ SERVER_MEANS = {
 }
 
 
-def document_after(scrapes: list[Scrape], sent_unix_ns: int) -> str:
-    """The text of loadgen's first /metrics request the proxy saw at or after `sent_unix_ns`,
-    when loadgen's scraper sent it (one host, one wall clock)."""
+def document_near(scrapes: list[Scrape], stamp_unix_ns: int) -> str:
+    """The text of loadgen's /metrics request the proxy saw nearest `stamp_unix_ns`, the
+    middle of that GET as loadgen's scraper stamps it (one host, one wall clock; loadgen's
+    scrapes are an --interval apart)."""
     ours = [x for x in scrapes if x.user_agent.startswith("loadgen/")]
-    found = next(x for x in ours if x.asked_unix_ns >= sent_unix_ns)
-    assert found.asked_unix_ns - sent_unix_ns < 1_000_000_000, "no scrape near the bound"
+    found = min(ours, key=lambda x: abs(x.asked_unix_ns - stamp_unix_ns))
+    assert abs(found.asked_unix_ns - stamp_unix_ns) < 1_000_000_000, "no scrape near the bound"
     return found.text
 
 
@@ -232,8 +233,8 @@ def test_server_means_are_vllms_own_sum_and_count_deltas(
     assert [lv["users"] for lv in run.levels] == [1, 4]
     for lv in run.levels:
         assert lv["breakdown_source"] == "vllm_metrics"
-        first = _sums(document_after(scrapes, lv["server_window_start_unix_ns"]))
-        last = _sums(document_after(scrapes, lv["server_window_end_unix_ns"]))
+        first = _sums(document_near(scrapes, lv["server_window_start_unix_ns"]))
+        last = _sums(document_near(scrapes, lv["server_window_end_unix_ns"]))
         for field, name in SERVER_MEANS.items():
             count = last[f"{name}_count"] - first[f"{name}_count"]
             seconds = last[f"{name}_sum"] - first[f"{name}_sum"]
@@ -256,6 +257,33 @@ def first_token_ttft_ms(records: list[dict[str, Any]], start_ns: int, end_ns: in
         if start_ns <= first_unix_ns < end_ns:
             out.append((r["t_first_ns"] - r["t_send_ns"]) / 1e6)
     return out
+
+
+# How near a window's bound a first token may fall and still count on the other side of it in
+# vLLM's histogram: the scrape is stamped at the middle of its GET, which a busy API server on
+# 2 shared cores answers within tens of ms, and the client reads a token ms after vLLM counts it.
+BOUND_BAND_NS = 100_000_000
+
+
+def highest_mean_ms(records: list[dict[str, Any]], start_ns: int, end_ns: int) -> float:
+    """The highest client TTFT mean the requests vLLM counted between two scrapes can have: those
+    whose first token the client read inside the window, away from its bounds, plus whichever of
+    those within BOUND_BAND_NS of a bound (either side) raise the mean."""
+    inside, near = [], []
+    for r in records:
+        if r["t_first_ns"] is None:
+            continue
+        first_unix_ns = r["wall_send_unix_ns"] + r["t_first_ns"] - r["t_send_ns"]
+        ttft_ms = (r["t_first_ns"] - r["t_send_ns"]) / 1e6
+        if min(abs(first_unix_ns - start_ns), abs(first_unix_ns - end_ns)) < BOUND_BAND_NS:
+            near.append(ttft_ms)
+        elif start_ns <= first_unix_ns < end_ns:
+            inside.append(ttft_ms)
+    chosen = list(inside)
+    for ttft_ms in sorted(near, reverse=True):
+        if not chosen or ttft_ms > sum(chosen) / len(chosen):
+            chosen.append(ttft_ms)
+    return sum(chosen) / len(chosen)
 
 
 def test_ttft_breakdown_client_share_and_queue(queued_run: SwarmRun) -> None:
@@ -283,9 +311,12 @@ def test_ttft_breakdown_client_share_and_queue(queued_run: SwarmRun) -> None:
         # the client read it: over the same requests, the client's share is never negative.
         # client_overhead_ms takes the client's mean over those requests (not over the ones
         # that ended in the window: where TTFTs spread, as for the queued 4th user, the two
-        # means differ either way by more than the share).
+        # means differ either way by more than the share). Which requests vLLM counted is
+        # only sure away from the window's bounds: one queued request near a bound moves the
+        # mean by more than the share, either way.
         assert lv["client_overhead_ms"] == pytest.approx(same_share_ms)
-        assert same_share_ms >= 0
+        start, end = lv["server_window_start_unix_ns"], lv["server_window_end_unix_ns"]
+        assert highest_mean_ms(queued_run.records, start, end) >= lv["server_ttft_mean_ms"]
         assert lv["server_ttft_mean_ms"] >= lv["prefill_mean_ms"] > 0
     queue = {users: lv["queue_mean_ms"] for users, lv in levels.items()}
     share = {users: queue[users] / lv["server_ttft_mean_ms"] for users, lv in levels.items()}
