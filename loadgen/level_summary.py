@@ -100,6 +100,10 @@ class LevelSummary:
     # those whose two counts differ (engines that batch tokens per frame differ by design)
     token_checked_requests: int = 0
     token_mismatch_requests: int = 0
+    # Inter-token gaps, and those that read 0 ms: frames that came closer together than the
+    # reader's tick share a read and its stamp (docs/swarm.md), so ITL below it is not resolved
+    itl_gaps: int = 0
+    itl_shared_gaps: int = 0
     # From the sidecar (None without one). Idle = before the run's first level started.
     vram_idle_bytes: int | None = None  # VRAM summed over GPUs
     vram_peak_bytes: int | None = None  # max inside this level's steady window
@@ -166,6 +170,8 @@ def _client_side(
         n_out_sources=dict(sorted(samples.n_out_sources.items())),
         token_checked_requests=samples.token_checked_requests,
         token_mismatch_requests=samples.token_mismatch_requests,
+        itl_gaps=samples.itl_gaps,
+        itl_shared_gaps=samples.itl_shared_gaps,
     )
 
 

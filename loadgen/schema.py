@@ -64,7 +64,7 @@ LLM_INTERVAL = Measurement(
 )
 STAGE_INT_FIELDS: tuple[str, ...] = (
     *("stage_index", "users", "requests", "errors", "output_tokens"),
-    *("token_checked_requests", "token_mismatch_requests"),
+    *("token_checked_requests", "token_mismatch_requests", "itl_gaps", "itl_shared_gaps"),
     *("server_requests", "preemptions"),
 )
 # Where the TTFT went on the server (loadgen/breakdown.py): means, Ollama's exact percentiles,

@@ -72,6 +72,8 @@ class LevelSamples:
     n_out_sources: dict[str, int] = field(default_factory=dict)
     token_checked_requests: int = 0  # successful, with a server count and a frame count
     token_mismatch_requests: int = 0  # ... whose two counts differ
+    itl_gaps: int = 0  # inter-token gaps of successful requests
+    itl_shared_gaps: int = 0  # ... that read 0 ms: two frames read (and stamped) together
     values: dict[str, array[float]] = field(default_factory=_empty_values)
 
     @property
@@ -93,7 +95,10 @@ class LevelSamples:
         if record.token_frames is not None and record.n_out_source in _SERVER_COUNTS:
             self.token_checked_requests += 1
             self.token_mismatch_requests += record.token_frames != record.n_out
-        self.values["itl_ms"].extend(timing.itl_ms(record))
+        gaps = timing.itl_ms(record)
+        self.values["itl_ms"].extend(gaps)
+        self.itl_gaps += len(gaps)
+        self.itl_shared_gaps += gaps.count(0.0)
         self.values["e2e_ms"].append(timing.e2e_ms(record))
         single = {
             "ttft_ms": timing.ttft_ms(record),

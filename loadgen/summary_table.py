@@ -100,6 +100,7 @@ def format_table(summary: RunSummary, max_error_rate: float | None = None) -> st
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     legend = [BREAKDOWN_LEGEND] if _has_breakdown(summary.levels) else []
     under = unsteady_lines(summary.levels) + token_count_lines(summary.levels)
+    under += itl_resolution_lines(summary.levels)
     return "\n".join(lines + legend + under)
 
 
@@ -125,4 +126,20 @@ def token_count_lines(levels: Iterable[LevelSummary]) -> list[str]:
         " than the server's output token count (see docs/engine-insight.md)"
         for lv in levels
         if lv.token_mismatch_requests
+    ]
+
+
+SHARED_GAPS_NOTED = 0.05  # a level says so when more of its inter-token gaps read 0 ms
+
+
+def itl_resolution_lines(levels: Iterable[LevelSummary]) -> list[str]:
+    """One line under the table per level where many inter-token gaps read 0 ms: frames that
+    came closer together than the reader's tick (docs/swarm.md) were read, and stamped,
+    together, so its ITL percentiles are not resolved below the tick (TPOT is)."""
+    return [
+        f"level {lv.stage_index} ({lv.users} users): {lv.itl_shared_gaps / lv.itl_gaps:.0%} of"
+        " inter-token gaps read 0 ms (frames closer together than the reader's tick share a"
+        " read): ITL is not resolved below the tick, TPOT is (see docs/swarm.md)"
+        for lv in levels
+        if lv.itl_gaps and lv.itl_shared_gaps / lv.itl_gaps > SHARED_GAPS_NOTED
     ]
