@@ -169,11 +169,11 @@ def intervals_of(
     for r in records:
         send = r.wall_send_unix_ns
         end = send + (r.t_end_ns - r.t_send_ns)
-        last = min(count - 1, (end - start_unix_ns) // step)
-        if r.ok and start_unix_ns <= end and (end - start_unix_ns) // step < count:
-            done[last] += 1
-            tokens[last] += r.n_out
-        for j in range(max(0, (send - start_unix_ns) // step), last + 1):
+        ended_in = (end - start_unix_ns) // step  # the interval it ended in (< 0: before)
+        if r.ok and 0 <= ended_in < count:
+            done[ended_in] += 1
+            tokens[ended_in] += r.n_out
+        for j in range(max(0, (send - start_unix_ns) // step), min(count - 1, ended_in) + 1):
             a, b = bounds[j]
             overlap_ns[j] += _overlap_ns(send, end, a, b)
     engine = [_mean_in(engine_in_flight, a, b) for a, b in bounds]

@@ -133,7 +133,7 @@ class OpenAIAccumulator:
         if state.ended:
             return
         self._closing_frame = False
-        state.output_token(now_ns, text)
+        state.token_frame(now_ns, True, text)
 
     def on_done_marker(self, now_ns: int) -> None:
         self._state.ended = True

@@ -50,18 +50,6 @@ class StreamState:
         if text:
             self.text_parts.append(text)
 
-    def output_token(self, now_ns: int, text: str) -> None:
-        """`token_frame(now_ns, output=True, text=text)` for a frame of output text alone: the
-        call made once per token."""
-        if self.ended:
-            return
-        self.frame_times_ns.append(now_ns)
-        self.token_frames += 1
-        if self.t_first_output_ns is None:
-            self.t_first_output_ns = now_ns
-        if text:
-            self.text_parts.append(text)
-
     def fail(self, error_type: ErrorType, detail: str) -> None:
         """Record an error; the first one wins."""
         if self.error_type is None:

@@ -97,14 +97,14 @@ class BodyReader:
 
     def __init__(self) -> None:
         self._first = _epoll()  # streams before their first token frame: read when readable
-        self._epoll = _epoll()  # streams past it: read once per tick
+        self._ticked = _epoll()  # streams past it: read once per tick
         self._streams: dict[int, _Stream] = {}
         self._hub = gevent.get_hub()
         self._first_watcher = self._hub.loop.io(self._first.fileno(), 1)  # 1: readable
-        self._watcher = self._hub.loop.io(self._epoll.fileno(), 1)
+        self._ticked_watcher = self._hub.loop.io(self._ticked.fileno(), 1)
         self._gap_s: float | None = None  # running mean of the gap between a stream's frames
         self.tick_s = 0.0
-        self._greenlets = (gevent.spawn(self._run_first), gevent.spawn(self._run))
+        self._greenlets = (gevent.spawn(self._run_first), gevent.spawn(self._run_ticked))
 
     @classmethod
     def shared(cls) -> BodyReader:
@@ -151,11 +151,11 @@ class BodyReader:
             self._hub.wait(self._first_watcher)
             self._read_ready(self._first)
 
-    def _run(self) -> None:
+    def _run_ticked(self) -> None:
         while True:
-            self._hub.wait(self._watcher)
+            self._hub.wait(self._ticked_watcher)
             # Poll again after each tick while there is something to read; block when idle.
-            while self._read_ready(self._epoll) and self.tick_s:
+            while self._read_ready(self._ticked) and self.tick_s:
                 gevent.sleep(self.tick_s)
 
     def _read_ready(self, epoll: Any) -> int:
@@ -213,7 +213,7 @@ class BodyReader:
         if stream.first and answer.parser.accumulator.token_frames:
             stream.first = False  # its TTFT is read: from now on, once per tick
             self._first.unregister(stream.fd)
-            self._epoll.register(stream.fd, select.EPOLLIN)
+            self._ticked.register(stream.fd, select.EPOLLIN)
 
     def _end(self, stream: _Stream, exc: BaseException | None) -> None:
         self._drop(stream)
@@ -228,7 +228,7 @@ class BodyReader:
         if self._streams.get(stream.fd) is stream:
             del self._streams[stream.fd]
             with contextlib.suppress(OSError):  # the socket may be closed already
-                (self._first if stream.first else self._epoll).unregister(stream.fd)
+                (self._first if stream.first else self._ticked).unregister(stream.fd)
         if stream.timer is not None:
             stream.timer.close()
             stream.timer = None

@@ -74,11 +74,6 @@ class Answer:
         """Bytes just read, stamped `stamp_ns`; raises httptools.HttpParserError on bad HTTP."""
         self.got_bytes = True
         self.stamp_ns = stamp_ns
-        if self._at_boundary and self._lane is not None and not self._pending:  # the usual read
-            taken = self._lane_take(data, stamp_ns)
-            if taken < len(data):
-                self._feed_http(data[taken:] if taken else data)
-            return
         if self._owed:  # the rest of a chunk the lane gave httptools in part
             owed = min(self._owed, len(data))
             self._owed -= owed

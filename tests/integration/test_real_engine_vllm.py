@@ -269,16 +269,13 @@ def highest_mean_ms(records: list[dict[str, Any]], start_ns: int, end_ns: int) -
     """The highest client TTFT mean the requests vLLM counted between two scrapes can have: those
     whose first token the client read inside the window, away from its bounds, plus whichever of
     those within BOUND_BAND_NS of a bound (either side) raise the mean."""
-    inside, near = [], []
-    for r in records:
-        if r["t_first_ns"] is None:
-            continue
-        first_unix_ns = r["wall_send_unix_ns"] + r["t_first_ns"] - r["t_send_ns"]
-        ttft_ms = (r["t_first_ns"] - r["t_send_ns"]) / 1e6
-        if min(abs(first_unix_ns - start_ns), abs(first_unix_ns - end_ns)) < BOUND_BAND_NS:
-            near.append(ttft_ms)
-        elif start_ns <= first_unix_ns < end_ns:
-            inside.append(ttft_ms)
+    band = BOUND_BAND_NS
+    inside = first_token_ttft_ms(records, start_ns + band, end_ns - band)
+    near = [
+        ttft_ms
+        for bound in (start_ns, end_ns)
+        for ttft_ms in first_token_ttft_ms(records, bound - band, bound + band)
+    ]
     chosen = list(inside)
     for ttft_ms in sorted(near, reverse=True):
         if not chosen or ttft_ms > sum(chosen) / len(chosen):
