@@ -3,8 +3,8 @@
     python bench/peers_floor.py URL STREAMS REQUESTS INPUT_TOKENS OUTPUT_TOKENS OUT.jsonl
 
 Closed-loop streams on keep-alive sockets, one epoll for all of them, each readable socket read
-once per wake-up with one recv, and after a wake-up that read something a sleep of TICK_S (the
-least tick loadgen's reader waits) before the next poll. It parses nothing: an answer ends at
+once per wake-up with one recv, and after a wake-up that read something a sleep of TICK_S (loadgen's
+reader's least tick by default) before the next poll. It parses nothing: an answer ends at
 the last chunk's `0\\r\\n\\r\\n`, its first body bytes are taken as its first token (the vLLM
 profiles send the role with the first token). No stats, no records but one line per request
 (its id, send and first-bytes stamps) written at the end. bench/peers.py runs it as the client
@@ -21,7 +21,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-TICK_S = 0.0005
+TICK_S = 0.002  # loadgen's default --itl-resolution (loadgen.flags.ITL_RESOLUTION_S)
 _END = b"0\r\n\r\n"
 
 

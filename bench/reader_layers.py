@@ -8,7 +8,7 @@ simulator's fast profile at 128 streams writes about one frame per stream every 
 the client's cost is the only one measured (getrusage of the client process, user + system).
 Each layer runs the same rounds in a fresh client process:
 
-- plain: one epoll, one recv per readable socket, a 0.5 ms sleep after a batch; no gevent, no
+- plain: one epoll, one recv per readable socket, a 2 ms sleep after a batch; no gevent, no
   parsing (bench/peers.py's "floor" client);
 - gevent: the same loop in a greenlet, waiting on gevent's hub and sleeping with gevent.sleep;
 - stamps: and recvmsg with the kernel receive stamp (SO_TIMESTAMPNS) decoded;
@@ -171,6 +171,7 @@ def _reader(socks: list, rounds: int) -> float:  # type: ignore[type-arg]
     import gevent
 
     from loadgen.backends.openai import OpenAIBackend
+    from loadgen.flags import ITL_RESOLUTION_S
     from loadgen.swarm.body_reader import BodyReader, ask_kernel_stamps
     from loadgen.swarm.http_answer import Answer
 
@@ -183,7 +184,8 @@ def _reader(socks: list, rounds: int) -> float:  # type: ignore[type-arg]
             answer = Answer(OpenAIBackend().parser())
             reader.exchange(sock, _REQUEST, answer, 30.0)
             result = answer.parser.finish(answer.stamp_ns)
-            reader.note_gap(result.t_first_ns, result.t_last_ns, len(result.frame_times_ns))
+            frames = result.frame_times_ns
+            reader.note_gap(result.t_first_ns, result.t_last_ns, len(frames), ITL_RESOLUTION_S)
 
     start = _cpu_s()
     gevent.joinall([gevent.spawn(user, sock) for sock in socks], raise_error=True)

@@ -30,6 +30,9 @@ MAX_ERROR_RATE = 0.05  # the default error gate of every level: error_rate <= th
 AUTO = "auto"  # --step-time/--run-time: a level lasts until it has measured enough
 MIN_REQUESTS = 50  # auto levels: finished requests in the steady window
 MAX_STEP_TIME_S = 600.0  # auto levels: the cap
+# --itl-resolution: frames of one stream closer together than this may share a read and its
+# stamp (--client fast); each read is the reader's largest cost per frame (docs/performance.md)
+ITL_RESOLUTION_S = 0.002
 INFLUX_FLAVOURS: tuple[str, ...] = ("v1", "v2", "auto")
 # InfluxDB's flags --influx-NAME: NAME -> environment variable (docs/influxdb.md); the settings
 # (sinks/influx_settings.py) read the same names.
@@ -282,6 +285,9 @@ _WORKLOAD: tuple[Flag, ...] = (
          to_child=True, min=0, min_open=True),
     Flag("stall-timeout", "duration", 60.0, "max silence mid-stream", _on("swarm ui locust"),
          to_child=True, min=0, min_open=True),
+    Flag("itl-resolution", "duration", ITL_RESOLUTION_S, "--client fast: frames of a stream"
+         " closer together than this may share a read and its stamp (less costs more CPU per"
+         " token)", _on("swarm ui locust"), to_child=True, min=0.001, max=0.05),
     Flag("client", "choice", DEFAULT_CLIENT, "fast (gevent sockets, httptools, kernel read"
          " stamps) or openai (the official SDK)", _on("swarm ui locust"), to_child=True,
          choices=CLIENTS),

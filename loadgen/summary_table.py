@@ -139,7 +139,7 @@ def itl_resolution_lines(levels: Iterable[LevelSummary]) -> list[str]:
     return [
         f"level {lv.stage_index} ({lv.users} users): {lv.itl_shared_gaps / lv.itl_gaps:.0%} of"
         " inter-token gaps read 0 ms (frames closer together than the reader's tick share a"
-        " read): ITL is not resolved below the tick, TPOT is (see docs/swarm.md)"
+        " read): ITL is not resolved below the tick, TPOT is (--itl-resolution; docs/swarm.md)"
         for lv in levels
         if lv.itl_gaps and lv.itl_shared_gaps / lv.itl_gaps > SHARED_GAPS_NOTED
     ]

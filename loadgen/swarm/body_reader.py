@@ -13,11 +13,13 @@ that one wake-up reads every stream that had a frame in the meantime instead of 
 frame. A stream waits in one of two lanes: until its first token frame it is read as soon as it
 is readable (its TTFT read holds as few packets as possible), from then on once per tick. The
 tick is a quarter of the usual gap between one stream's frames, so such frames seldom share a
-read, and never less than TICK_MIN_S: frames that come closer together than that share a read
-and its stamp (the resolution of an inter-token gap). Where the kernel gives no stamp (not
-Linux) a read is stamped with perf_counter_ns right after it returns, and the reader does not
-wait. TLS answers are read in the user's greenlet, through the TLS socket, each read stamped
-after it returns.
+read, and never less than the ITL resolution (--itl-resolution, 2 ms by default): frames that
+come closer together than that share a read and its stamp. A read costs more CPU than anything
+else per frame, so the floor sets what a fast stream costs (docs/performance.md); gevent's hub
+(libev, epoll) waits at least 1 ms, the least resolution there is. Where the kernel gives no
+stamp (not Linux) a read is stamped with perf_counter_ns right after it returns, and the reader
+does not wait. TLS answers are read in the user's greenlet, through the TLS socket, each read
+stamped after it returns.
 """
 
 from __future__ import annotations
@@ -44,12 +46,11 @@ READ_BYTES = 65536
 TURN_NS = 2_000_000
 # With kernel stamps, the reader waits after a batch of streams past their first token frame
 # before it polls them again: a quarter of the usual gap between two frames of one stream (so
-# one stream's frames seldom share a read, whose stamp is its last packet's), at least
-# TICK_MIN_S (frames closer than that share a read: a stamp's resolution), at most TICK_MAX_S;
+# one stream's frames seldom share a read, whose stamp is its last packet's), at least the ITL
+# resolution (frames closer than that share a read), at most TICK_MAX_S or the resolution;
 # not at all before any answer has ended.
 TICK_FRACTION = 0.25
 TICK_MAX_S = 0.004
-TICK_MIN_S = 0.0005
 _GAP_WEIGHT = 0.1  # of each ended answer in the running mean of the gap
 _NS_PER_S = 1_000_000_000
 _epoll = get_original("select", "epoll")  # gevent's monkey-patching hides select.epoll
@@ -135,16 +136,18 @@ class BodyReader:
         finally:
             self._drop(stream)  # also when the request timeout or the run's end kills the wait
 
-    def note_gap(self, first_ns: int | None, last_ns: int | None, frames: int) -> None:
+    def note_gap(
+        self, first_ns: int | None, last_ns: int | None, frames: int, resolution_s: float
+    ) -> None:
         """An answer ended with `frames` frames from `first_ns` to `last_ns`: its mean gap
-        moves the tick."""
+        moves the tick, which is never below `resolution_s` (--itl-resolution)."""
         if not KERNEL_STAMPS or first_ns is None or last_ns is None or frames < 2:
             return
         gap_s = (last_ns - first_ns) / (frames - 1) / _NS_PER_S
         mean = self._gap_s = (
             gap_s if self._gap_s is None else self._gap_s + _GAP_WEIGHT * (gap_s - self._gap_s)
         )
-        self.tick_s = min(TICK_MAX_S, max(TICK_MIN_S, TICK_FRACTION * mean))
+        self.tick_s = max(resolution_s, min(TICK_MAX_S, TICK_FRACTION * mean))
 
     def _run_first(self) -> None:
         while True:

@@ -64,6 +64,7 @@ class SwarmSettings:
     api_key: str
     request_timeout_s: float
     stall_timeout_s: float
+    itl_resolution_s: float
     input_tokens: int
     input_spread: int
     output_tokens: int
@@ -88,6 +89,7 @@ class SwarmSettings:
             api_key=options.api_key or "",
             request_timeout_s=float(options.request_timeout),
             stall_timeout_s=float(options.stall_timeout),
+            itl_resolution_s=float(options.itl_resolution),
             input_tokens=int(options.input_tokens),
             input_spread=int(options.input_spread),
             output_tokens=int(options.output_tokens),

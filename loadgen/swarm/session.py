@@ -93,7 +93,13 @@ class Session:
             return OpenAISdkTransport(
                 self.context.target, s.api_key, s.request_timeout_s, s.stall_timeout_s
             )
-        return FastTransport(self.context.target, s.api_key, s.request_timeout_s, s.stall_timeout_s)
+        return FastTransport(
+            self.context.target,
+            s.api_key,
+            s.request_timeout_s,
+            s.stall_timeout_s,
+            itl_resolution_s=s.itl_resolution_s,
+        )
 
     def arrival(self) -> int | None:
         """Open loop: the next scheduled send time (perf_counter_ns); None in closed loop."""

@@ -22,6 +22,7 @@ import gevent.ssl
 import httptools
 
 from loadgen.backends.base import ChatRequest, StreamResult
+from loadgen.flags import ITL_RESOLUTION_S
 from loadgen.retry_after import retry_after_s
 from loadgen.run.tls_trust import trusting_context
 from loadgen.swarm.body_reader import BodyReader, Stall, ask_kernel_stamps
@@ -45,6 +46,7 @@ class FastTransport:
         request_timeout_s: float,
         stall_timeout_s: float,
         connect_timeout_s: float = 10.0,
+        itl_resolution_s: float = ITL_RESOLUTION_S,
     ) -> None:
         parts = urlsplit(base_url)
         self._https = parts.scheme == "https"
@@ -53,6 +55,7 @@ class FastTransport:
         self._prefix = parts.path.rstrip("/")
         self._request_timeout_s = request_timeout_s
         self._stall_timeout_s = stall_timeout_s
+        self._itl_resolution_s = itl_resolution_s
         self._connect_timeout_s = connect_timeout_s
         default_port = 443 if self._https else 80
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -104,7 +107,12 @@ class FastTransport:
                 if not answer.keep_alive:
                     self.close()
                 result = _result(answer)
-                reader.note_gap(result.t_first_ns, result.t_last_ns, len(result.frame_times_ns))
+                reader.note_gap(
+                    result.t_first_ns,
+                    result.t_last_ns,
+                    len(result.frame_times_ns),
+                    self._itl_resolution_s,
+                )
                 break
             except Exception as exc:  # every failure becomes a recorded error class
                 self.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -103,6 +104,22 @@ def _two_requests(url: str) -> list[Exchange]:
     out = [transport.send(backend_for("openai"), request, f"rid-{i}") for i in range(2)]
     transport.close()
     return out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the tick needs kernel receive stamps")
+def test_the_transports_itl_resolution_is_the_readers_least_tick() -> None:
+    """Five frames 40 ms apart would give a 4 ms tick (a quarter of the gap, at most 4 ms); an
+    --itl-resolution of 30 ms is the floor under it."""
+    from loadgen.swarm.body_reader import BodyReader
+    from loadgen.swarm.transport_fast import FastTransport
+
+    with _server(_serve) as url:
+        transport = FastTransport(url, None, 10, 5, itl_resolution_s=0.03)
+        request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},))
+        exchange = transport.send(backend_for("openai"), request, "rid-tick")
+        transport.close()
+    assert exchange.result.ok, exchange.result.error_detail
+    assert BodyReader.shared().tick_s == 0.03
 
 
 def test_a_stale_keepalive_connection_is_retried_once_on_a_fresh_one() -> None:

@@ -95,6 +95,8 @@ def test_click_and_locust_agree_on_defaults_env_and_values(flag: Flag) -> None:
     assert click_values(command, [])[flag.dest] == vars(locust_parser().parse_args([]))[flag.dest]
     samples = {"duration": "2m", "int": "3", "float": "2.5"}
     text = flag.choices[-1] if flag.choices else samples.get(flag.kind, "x")
+    if flag.kind == "duration" and flag.max is not None and flag.max < 120:
+        text = f"{flag.max / 2:g}s"  # within the flag's bounds (--itl-resolution: at most 50 ms)
     args = [flag.option] if flag.kind == "switch" else [flag.option, text]
     from_click = click_values(command, args)[flag.dest]
     assert from_click == vars(locust_parser().parse_args(args))[flag.dest]
@@ -145,6 +147,7 @@ def test_the_saturation_defaults_are_the_health_books() -> None:
 def test_the_child_command_line_parses_back_to_the_same_values(tmp_path: Path) -> None:
     args = ["--host", "http://h:1", "--users", "1,10", "--step-time", "1m", "--think-time", "2s"]
     args += ["--temperature", "0.5", "--ignore-eos", "--results", str(tmp_path)]
+    args += ["--itl-resolution", "3ms"]
     opts = click_values(SWARM, [*args, "--api-key", "sk-secret", "--saturation-cpu-pct", "80"])
     argv = locust_argv(opts, check_inputs(opts), INFO, headless=True)
     assert "sk-secret" not in argv
@@ -153,6 +156,7 @@ def test_the_child_command_line_parses_back_to_the_same_values(tmp_path: Path) -
     assert (settings.think_time_s, settings.temperature, settings.ignore_eos) == (2.0, 0.5, True)
     assert (parsed.levels, parsed.step_time, parsed.saturation_cpu_pct) == ("1,10", 60.0, 80.0)
     assert (settings.api, settings.model, settings.api_key) == ("openai", "m", "")
+    assert settings.itl_resolution_s == pytest.approx(0.003)
 
 
 def test_plain_locust_defaults_give_the_swarms_settings() -> None:

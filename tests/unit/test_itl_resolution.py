@@ -46,8 +46,8 @@ def test_the_table_names_a_level_with_many_shared_gaps_and_is_silent_without() -
     together = _summary([_frames(1100, 1100, 1100, 1130)] * 2)
     assert format_table(together).splitlines()[-1] == (
         "level 0 (2 users): 67% of inter-token gaps read 0 ms (frames closer together than the"
-        " reader's tick share a read): ITL is not resolved below the tick, TPOT is (see"
-        " docs/swarm.md)"
+        " reader's tick share a read): ITL is not resolved below the tick, TPOT is"
+        " (--itl-resolution; docs/swarm.md)"
     )
 
 
