@@ -36,7 +36,10 @@ def _every_flag_set() -> list[str]:
         if flag.kind == "switch":
             args.append(flag.option)
         else:
-            args += [flag.option, flag.choices[0] if flag.choices else SAMPLES[flag.kind]]
+            value = flag.choices[0] if flag.choices else SAMPLES[flag.kind]
+            if flag.kind == "duration" and flag.max is not None and flag.max < 2:
+                value = f"{flag.max / 2:g}s"  # within the flag's bounds (--itl-resolution)
+            args += [flag.option, value]
     return args
 
 
