@@ -220,11 +220,6 @@ class StreamParser:
         # `accumulator.on_token`, as the decoder would.
         self.token_event = token_event
 
-    @property
-    def decoder_empty(self) -> bool:
-        """The decoder holds no partial frame: the next byte starts a new one."""
-        return self.decoder.empty
-
     def feed(self, chunk: bytes, now_ns: int) -> None:
         """Bytes just read; `now_ns` is perf_counter_ns() taken right after the read."""
         dispatch(self.decoder.feed(chunk), self.accumulator, now_ns)
