@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from loadgen.flags import LOCUST, flags_of
+from tests.fixtures.flag_values import within_range
 from tests.fixtures.influx import Influxd
 from tests.fixtures.net import LOOPBACK, free_port, loadgen_cmd, running
 from tests.fixtures.swarm import swarm_env
@@ -36,9 +37,7 @@ def _every_flag_set() -> list[str]:
         if flag.kind == "switch":
             args.append(flag.option)
         else:
-            value = flag.choices[0] if flag.choices else SAMPLES[flag.kind]
-            if flag.kind == "duration" and flag.max is not None and flag.max < 2:
-                value = f"{flag.max / 2:g}s"  # within the flag's bounds (--itl-resolution)
+            value = flag.choices[0] if flag.choices else within_range(flag, SAMPLES[flag.kind])
             args += [flag.option, value]
     return args
 

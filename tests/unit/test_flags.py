@@ -22,6 +22,7 @@ from loadgen.flags import FLAG, FLAGS, LOCUST, SWARM, UI, Flag, env_name, flags_
 from loadgen.run.health import HealthBook
 from loadgen.run.target import TargetInfo
 from loadgen.swarm.options import SwarmSettings, add_arguments
+from tests.fixtures.flag_values import within_range
 
 COMMANDS: dict[str, click.Command] = {SWARM: swarm, UI: ui}
 INFO = TargetInfo("http://127.0.0.1:9", "openai", "m", "sim", {"version": "1"})
@@ -94,9 +95,7 @@ def test_click_and_locust_agree_on_defaults_env_and_values(flag: Flag) -> None:
     assert click_params(command)[flag.option].envvar == locust_env(flag.option)
     assert click_values(command, [])[flag.dest] == vars(locust_parser().parse_args([]))[flag.dest]
     samples = {"duration": "2m", "int": "3", "float": "2.5"}
-    text = flag.choices[-1] if flag.choices else samples.get(flag.kind, "x")
-    if flag.kind == "duration" and flag.max is not None and flag.max < 120:
-        text = f"{flag.max / 2:g}s"  # within the flag's bounds (--itl-resolution: at most 50 ms)
+    text = flag.choices[-1] if flag.choices else within_range(flag, samples.get(flag.kind, "x"))
     args = [flag.option] if flag.kind == "switch" else [flag.option, text]
     from_click = click_values(command, args)[flag.dest]
     assert from_click == vars(locust_parser().parse_args(args))[flag.dest]
