@@ -64,6 +64,14 @@ def parse_duration_s(text: str, flag: str = "duration") -> float:
     return finite(sum(float(n) * _UNIT_S[u] for n, u in parts), flag)
 
 
+def duration_text(seconds: float) -> str:
+    """Seconds as they are typed: '2ms' under a second, else '60s' (parse_duration_s reads
+    both back)."""
+    if 0 < abs(seconds) < 1:
+        return f"{round(seconds * 1000, 6):g}ms"
+    return f"{seconds:g}s"
+
+
 def finite(value: float, what: str) -> float:
     """`value` if it is a finite number; LoadgenError otherwise (the one rule for NaN and
     infinity, for every number of every command)."""
@@ -158,18 +166,23 @@ class Flag:
             return value
         if not math.isfinite(value):
             raise LoadgenError(f"{self.option}: {value!r} is not a finite number")
-        unit = " s" if self.kind == "duration" else ""
+        text = self.text
         if self.min is not None and self.max is not None and not self.min <= value <= self.max:
-            bounds = f"between {self.min:g} and {self.max:g}{unit}"
+            bounds = f"between {text(self.min)} and {text(self.max)}"
         elif self.min is not None and self.min_open and value <= self.min:
-            bounds = ("longer than " if unit else "above ") + f"{self.min:g}{unit}"
+            longer = self.kind == "duration"
+            bounds = ("longer than " if longer else "above ") + text(self.min)
         elif self.min is not None and value < self.min:
-            bounds = f"at least {self.min:g}{unit}"
+            bounds = f"at least {text(self.min)}"
         elif self.max is not None and value > self.max:
-            bounds = f"at most {self.max:g}{unit}"
+            bounds = f"at most {text(self.max)}"
         else:
             return value
-        raise LoadgenError(f"{self.option} must be {bounds}, got {value:g}")
+        raise LoadgenError(f"{self.option} must be {bounds}, got {text(value)}")
+
+    def text(self, value: float) -> str:
+        """A number of this flag as it is typed: durations with their unit ('2ms', '60s')."""
+        return duration_text(value) if self.kind == "duration" else f"{value:g}"
 
 
 def _on(commands: str) -> frozenset[str]:
@@ -448,11 +461,10 @@ _COMMANDS = (SWARM, UI, CAPACITY, LOCUST, SIDECAR, REPLAY)
 
 
 def _range(flag: Flag) -> str:
-    unit = "s" if flag.kind == "duration" else ""
     if flag.min is not None and flag.max is not None:
-        return f"{flag.min:g}{unit}..{flag.max:g}{unit}"
+        return f"{flag.text(flag.min)}..{flag.text(flag.max)}"
     if flag.min is not None:
-        bound = (">" if flag.min_open else ">=") + f" {flag.min:g}{unit}"
+        bound = (">" if flag.min_open else ">=") + f" {flag.text(flag.min)}"
         return " \\| ".join((bound, *flag.words))
     return " \\| ".join(flag.choices)
 
@@ -466,7 +478,7 @@ def markdown(flags: Iterable[Flag] = FLAGS) -> str:
     for f in flags:
         default = "" if unset(f.default) else str(f.default)
         if f.kind == "duration" and isinstance(f.default, float):
-            default = f"{f.default:g}s"
+            default = duration_text(f.default)
         commands = ", ".join(c for c in _COMMANDS if c in f.commands)
         cells = (f"`{f.option}`", f"`{f.env_var}`", default, _range(f), commands, f.help)
         lines.append("| " + " | ".join(cells) + " |")

@@ -36,6 +36,7 @@ from loadgen.flags import (
     check_values,
     child_argv,
     child_secrets,
+    duration_text,
     seconds_of,
     secret_env_vars,
     value_of,
@@ -427,7 +428,7 @@ def swarm(**opts: Any) -> None:
     if child.interrupted and (summary is None or not summary.started):
         exit_interrupted()  # Ctrl-C before any load (a master waiting for its workers)
     if opts["master"]:
-        wait = f"{seconds_of(opts, 'worker-wait'):g}s"
+        wait = duration_text(seconds_of(opts, "worker-wait"))
         check_started(summary, opts["expect_workers"] or 1, wait)
     code = gate(summary, spec.results_dir, spec.slos, opts["max_error_rate"])
     if summary is not None:

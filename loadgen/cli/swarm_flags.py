@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from loadgen.errors import LoadgenError
-from loadgen.flags import Flag, flags_of, unset
+from loadgen.flags import Flag, duration_text, flags_of, unset
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,7 +46,7 @@ def _type(flag: Flag) -> Any:
 def _default(flag: Flag) -> Any:
     """Click's default: durations as text ('60s'), so `--help` shows them as they are typed."""
     if flag.kind == "duration" and isinstance(flag.default, float):
-        return f"{flag.default:g}s"
+        return duration_text(flag.default)
     return flag.default
 
 

@@ -18,7 +18,19 @@ import pytest
 from loadgen.cli.swarm import check_inputs, locust_argv, swarm
 from loadgen.cli.ui import ui
 from loadgen.errors import LoadgenError
-from loadgen.flags import FLAG, FLAGS, LOCUST, SWARM, UI, Flag, env_name, flags_of, markdown
+from loadgen.flags import (
+    FLAG,
+    FLAGS,
+    LOCUST,
+    SWARM,
+    UI,
+    Flag,
+    duration_text,
+    env_name,
+    flags_of,
+    markdown,
+    parse_duration_s,
+)
 from loadgen.run.health import HealthBook
 from loadgen.run.target import TargetInfo
 from loadgen.swarm.options import SwarmSettings, add_arguments
@@ -116,7 +128,7 @@ def test_every_side_enforces_the_tables_minimum(
         low = flag.min / 2 if flag.min > 0 else -1
         if low < 0:
             return
-    text = f"{low:g}s" if flag.kind == "duration" else f"{low:g}"
+    text = flag.text(low)
     with pytest.raises(LoadgenError, match=f"{flag.option} must be"):
         flag.parse(text)
     for command in sorted(flag.commands & {SWARM, UI}):
@@ -126,6 +138,23 @@ def test_every_side_enforces_the_tables_minimum(
         with pytest.raises(SystemExit):
             locust_parser().parse_args([flag.option, text])
         assert f"{flag.option} must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.002, "2ms"), (0.0255, "25.5ms"), (0.0005, "0.5ms"), (0.1, "100ms"), (1.0, "1s"),
+     (60.0, "60s"), (600.0, "600s"), (0.0, "0s")],
+)  # fmt: skip
+def test_durations_show_as_they_are_typed_and_read_back(seconds: float, text: str) -> None:
+    assert duration_text(seconds) == text
+    assert parse_duration_s(text) == pytest.approx(seconds)
+
+
+def test_a_duration_out_of_range_is_told_in_its_units() -> None:
+    with pytest.raises(LoadgenError) as caught:
+        FLAG["itl-resolution"].parse("0")
+    assert str(caught.value) == "--itl-resolution must be between 1ms and 50ms, got 0s"
+    assert "| 2ms | 1ms..50ms |" in markdown()
 
 
 def test_env_names_are_derived_once_with_declared_exceptions() -> None:

@@ -59,7 +59,7 @@ def test_the_api_key_travels_only_in_the_environment() -> None:
         ({"users": "5,5"}, "consecutive levels must differ"),
         ({"max_concurrency": 4}, "--max-concurrency only applies with --rate"),
         ({"rate": -1.0}, "--rate must be above 0"),
-        ({"stall_timeout": "0s"}, "--stall-timeout must be longer than 0 s"),
+        ({"stall_timeout": "0s"}, "--stall-timeout must be longer than 0s"),
         ({"sim": "fast"}, "either --host or --sim"),
         ({"users": "1,4", "run_time": "30s"}, "with a --users list give --step-time"),
         ({"users": "4", "run_time": "30s", "step_time": "20s"}, "--run-time or --step-time"),
