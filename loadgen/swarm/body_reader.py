@@ -38,6 +38,7 @@ import gevent.ssl
 from gevent.event import AsyncResult
 from gevent.monkey import get_original
 
+from loadgen.flags import ITL_RESOLUTION_S
 from loadgen.swarm.http_answer import Answer
 
 # What arrived together is read (and stamped) together, up to this much per read.
@@ -48,7 +49,7 @@ TURN_NS = 2_000_000
 # before it polls them again: a quarter of the usual gap between two frames of one stream (so
 # one stream's frames seldom share a read, whose stamp is its last packet's), at least the ITL
 # resolution (frames closer than that share a read), at most TICK_MAX_S or the resolution;
-# not at all before any answer has ended.
+# the resolution itself until an answer has ended.
 TICK_FRACTION = 0.25
 TICK_MAX_S = 0.004
 _GAP_WEIGHT = 0.1  # of each ended answer in the running mean of the gap
@@ -118,12 +119,23 @@ class BodyReader:
             reader = cls._shared = cls()
         return reader
 
-    def exchange(self, sock: Any, request: bytes, answer: Answer, stall_timeout_s: float) -> None:
-        """Send `request` on `sock` (a gevent socket) and read its whole answer into `answer`."""
+    def exchange(
+        self,
+        sock: Any,
+        request: bytes,
+        answer: Answer,
+        stall_timeout_s: float,
+        resolution_s: float = ITL_RESOLUTION_S,
+    ) -> None:
+        """Send `request` on `sock` (a gevent socket) and read its whole answer into `answer`.
+        Until an answer has ended (no gap known yet) the tick is `resolution_s`
+        (--itl-resolution), the finest it may be."""
         if isinstance(sock, gevent.ssl.SSLSocket):
             sock.sendall(request)
             _read_in_greenlet(sock, answer, stall_timeout_s)
             return
+        if not self.tick_s and KERNEL_STAMPS:
+            self.tick_s = resolution_s
         now_ns = time.perf_counter_ns()
         stream = _Stream(answer, sock._sock, stall_timeout_s, now_ns)
         stream.fd = sock.fileno()

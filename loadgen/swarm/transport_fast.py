@@ -103,7 +103,9 @@ class FastTransport:
                 with gevent.Timeout(self._request_timeout_s, _RequestTimeout):
                     if self._sock is None:
                         self._sock = self._connect()
-                    reader.exchange(self._sock, wire, answer, self._stall_timeout_s)
+                    reader.exchange(
+                        self._sock, wire, answer, self._stall_timeout_s, self._itl_resolution_s
+                    )
                 if not answer.keep_alive:
                     self.close()
                 result = _result(answer)

@@ -122,6 +122,28 @@ def test_the_transports_itl_resolution_is_the_readers_least_tick() -> None:
     assert BodyReader.shared().tick_s == 0.03
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the tick needs kernel receive stamps")
+def test_before_any_answer_has_ended_the_tick_is_the_resolution() -> None:
+    """No gap is known while a process's first answer streams: the reader already ticks at
+    --itl-resolution (frames closer than that may share a read, as later on), instead of
+    reading every frame the moment it arrives. Sampled mid-answer (frames 40 ms apart)."""
+    import gevent
+
+    from loadgen.swarm.body_reader import BodyReader
+    from loadgen.swarm.transport_fast import FastTransport
+
+    BodyReader._shared = None  # a fresh reader: no answer has ended in it
+    seen: list[float] = []
+    with _server(_serve) as url:
+        transport = FastTransport(url, None, 10, 5, itl_resolution_s=0.02)
+        request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},))
+        probe = gevent.spawn_later(0.1, lambda: seen.append(BodyReader.shared().tick_s))
+        exchange = transport.send(backend_for("openai"), request, "rid-first")
+        transport.close()
+    assert exchange.result.ok, exchange.result.error_detail
+    assert probe.dead and seen == [0.02]
+
+
 def test_a_stale_keepalive_connection_is_retried_once_on_a_fresh_one() -> None:
     with _server(_serve_then_drop_keepalive, True) as url:
         first, second = _two_requests(url)

@@ -1,6 +1,7 @@
 """The reader's tick follows the gap between one stream's frames: a quarter of it, at most
 TICK_MAX_S, at least the ITL resolution (--itl-resolution: frames closer than that share a
-read), none before any answer has ended."""
+read); before any answer has ended, the resolution itself (tests/integration/
+test_swarm_transport.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ _MS = 1_000_000
 def test_the_tick_is_a_quarter_of_the_running_gap_within_its_bounds() -> None:
     reader = BodyReader()
     res = ITL_RESOLUTION_S
-    assert reader.tick_s == 0.0  # no answer yet: every batch read at once
+    assert reader.tick_s == 0.0  # nothing exchanged yet
     reader.note_gap(0, 14 * 255 * _MS, 256, res)  # 71 tok/s: a 14 ms gap
     assert reader.tick_s == pytest.approx(0.0035)
     reader.note_gap(0, 100 * _MS, 1, res)  # one frame: no gap to learn from
