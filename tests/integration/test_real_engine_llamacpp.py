@@ -149,6 +149,7 @@ def test_swarm_counts_match_server_metrics(llama_server: str, tmp_path: Path) ->
         assert r["t_send_ns"] < r["t_first_ns"] <= r["t_last_ns"] <= r["t_end_ns"]
     # Every token the server predicted is in an ok record, except those of requests the stop cut
     sum_out = sum(r["n_out"] for r in ok)
-    assert sum_out <= predicted <= sum_out + MAX_TOKENS * len(cut)
+    seen = f"server predicted {predicted}, ok records {sum_out}, cut {len(cut)}"
+    assert sum_out <= predicted <= sum_out + MAX_TOKENS * len(cut), seen
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [lv["users"] for lv in summary["levels"]] == [1, 2]
