@@ -1,4 +1,5 @@
-"""A run's fingerprint: the GPU, engine, model, host and workload that make two runs comparable.
+"""A run's fingerprint: the GPU, engine, model, host, workload and client that make two runs
+comparable.
 
 Pure: the types, their JSON form (meta.json's `fingerprint`) and the differences between two
 runs. Gathering it is `loadgen.run.fingerprint`'s job; any part it could not read is None.
@@ -11,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from loadgen.flags import duration_text
 from loadgen.mapping import build
 
 T = TypeVar("T")
 Value = str | int | float | bool | None
 # Sections whose differences make a comparison misleading: `loadgen compare` warns about them.
-# The others (GPU, engine, host, loadgen) are what a comparison usually sets out to vary.
+# The others (GPU, engine, host, loadgen, client) are what a comparison usually sets out to vary.
 WARNED_SECTIONS = ("workload", "model")
 
 
@@ -80,6 +82,16 @@ class WorkloadInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """How loadgen read the engine: the wire protocol, the HTTP client (--client) and, for the
+    fast client, how finely it resolves the gaps between frames (--itl-resolution)."""
+
+    api: str | None = None  # openai or ollama, as resolved
+    transport: str | None = None  # --client: fast or openai
+    itl_resolution_s: float | None = None  # the fast client's; None for openai
+
+
+@dataclass(frozen=True, slots=True)
 class Fingerprint:
     """meta.json's `fingerprint`; `unavailable` says why a section is None (one line each)."""
 
@@ -90,6 +102,7 @@ class Fingerprint:
     host: HostInfo | None = None
     workload: WorkloadInfo | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
+    client: ClientInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,6 +126,7 @@ class Fingerprint:
             host=_section(HostInfo, data.get("host")),
             workload=_section(WorkloadInfo, data.get("workload")),
             unavailable=dict(unavailable) if isinstance(unavailable, Mapping) else {},
+            client=_section(ClientInfo, data.get("client")),
         )
 
     def flat(self) -> dict[str, Value]:
@@ -123,7 +137,7 @@ class Fingerprint:
             out["gpu.devices"] = _devices(self.gpu.devices)
             out["gpu.driver_version"] = self.gpu.driver_version
             out["gpu.cuda_version"] = self.gpu.cuda_version
-        for name in ("engine", "model", "host", "workload"):
+        for name in ("client", "engine", "model", "host", "workload"):
             section = getattr(self, name)
             if section is not None:
                 for f in dataclasses.fields(section):
@@ -166,9 +180,11 @@ def differences(base: Fingerprint, other: Fingerprint) -> list[Difference]:
 
 
 def value_text(key: str, value: Value) -> str:
-    """A value as a table cell: bytes as decimal GB, None as '-'."""
+    """A value as a table cell: bytes as decimal GB, seconds as typed ('2ms'), None as '-'."""
     if key.endswith("_bytes") and isinstance(value, int) and not isinstance(value, bool):
         return f"{value / 1e9:.1f} GB"
+    if key.endswith("_s") and isinstance(value, float):
+        return duration_text(value)
     return "-" if value is None else _text(value)
 
 

@@ -50,7 +50,7 @@ from loadgen.results import (
     prepare_results_dir,
     redact_argv,
 )
-from loadgen.run.fingerprint import gather, workload_of
+from loadgen.run.fingerprint import client_of, gather, workload_of
 from loadgen.run.plan import StepPlan, parse_users
 from loadgen.run.preflight import check_model, probe_request_s
 from loadgen.run.run_end import ChildEnd, RunNotes, finish_results
@@ -320,7 +320,8 @@ def run_fingerprint(opts: dict[str, Any], info: TargetInfo, engine: str) -> Fing
     """The run's fingerprint, read before any load (short timeouts; a part it cannot read is
     null, never a failed run): docs/engine-insight.md."""
     info = replace(info, engine=engine)
-    return gather(info, workload_of(opts), opts["api_key"], opts["sim"] or None)
+    client = client_of(opts, info.api)
+    return gather(info, workload_of(opts), opts["api_key"], opts["sim"] or None, client=client)
 
 
 def fallback_meta(spec: RunSpec, info: TargetInfo, engine: str) -> RunMeta:

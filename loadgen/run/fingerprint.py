@@ -26,6 +26,7 @@ import psutil
 from loadgen import __version__
 from loadgen.errors import LoadgenError
 from loadgen.fingerprint import (
+    ClientInfo,
     EngineInfo,
     Fingerprint,
     GpuDevice,
@@ -34,6 +35,7 @@ from loadgen.fingerprint import (
     ModelInfo,
     WorkloadInfo,
 )
+from loadgen.flags import seconds_of
 from loadgen.run.target import TargetInfo, probe
 from loadgen.sidecar.nvml import load_pynvml
 
@@ -48,6 +50,7 @@ def gather(
     sim_profile: str | None = None,
     nvml: Any | None = None,
     timeout_s: float = FINGERPRINT_TIMEOUT_S,
+    client: ClientInfo | None = None,
 ) -> Fingerprint:
     """The fingerprint; `nvml` is a pynvml-like module (None: import the real one)."""
     unavailable: dict[str, str] = {}
@@ -57,7 +60,7 @@ def gather(
     if info is not None:
         engine = EngineInfo(info.engine, _version(info.version), sim_profile)
         model = _part("model", unavailable, lambda: model_info(info, api_key, timeout_s))
-    return Fingerprint(__version__, gpu, engine, model, host, workload, unavailable)
+    return Fingerprint(__version__, gpu, engine, model, host, workload, unavailable, client)
 
 
 def _part(name: str, unavailable: dict[str, str], read: Callable[[], T | None]) -> T | None:
@@ -247,6 +250,14 @@ def workload_of(opts: Mapping[str, Any]) -> WorkloadInfo:
         dataset=None if dataset is None else str(dataset),
         dataset_sha256=None if dataset is None else file_sha256(Path(dataset)),
     )
+
+
+def client_of(opts: Mapping[str, Any], api: str) -> ClientInfo:
+    """How this run reads the engine, from a command's checked options: `api` as the probe
+    resolved it, --client, and the fast client's --itl-resolution."""
+    client = opts.get("client")
+    resolution = seconds_of(opts, "itl-resolution") if client == "fast" else None
+    return ClientInfo(api, client, resolution)
 
 
 def file_sha256(path: Path) -> str | None:

@@ -171,6 +171,13 @@ def test_slo_gate_exit_codes_and_the_openai_sdk_client(tmp_path: Path, sim_url: 
     assert breached.returncode == 1
     assert "SLO ttft_p95_ms<=0.0001 breached at level 0 (2 users)" in breached.stderr
     assert "Traceback" not in breached.stderr
+    # Each run's fingerprint says how it read the engine, so a comparison can tell them apart.
+    assert met.meta()["fingerprint"]["client"] == {
+        "api": "openai", "transport": "openai", "itl_resolution_s": None
+    }  # fmt: skip
+    assert breached.meta()["fingerprint"]["client"] == {
+        "api": "openai", "transport": "fast", "itl_resolution_s": 0.002
+    }  # fmt: skip
 
 
 def test_failures_are_recorded_with_their_class(runs: dict[str, SwarmRun]) -> None:

@@ -1,5 +1,6 @@
 """The run fingerprint: NVML through the fake (no GPU here), this host, Ollama's /api/show
-texts, the workload's dataset hash, meta.json round trips and the differences compare reports."""
+texts, the workload's dataset hash, the client, meta.json round trips and the differences compare
+reports."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from loadgen.fingerprint import (
+    ClientInfo,
     EngineInfo,
     Fingerprint,
     GpuDevice,
@@ -18,6 +20,7 @@ from loadgen.fingerprint import (
 )
 from loadgen.results import read_meta, read_summary, write_summary
 from loadgen.run.fingerprint import (
+    client_of,
     context_length,
     cuda_version,
     file_sha256,
@@ -79,6 +82,17 @@ def test_workload_hashes_the_dataset(tmp_path: Path) -> None:
     assert file_sha256(tmp_path / "missing") is None
 
 
+def test_the_client_is_the_api_the_client_flag_and_the_fast_clients_resolution() -> None:
+    assert client_of({"client": "fast", "itl_resolution": "3ms"}, "ollama") == ClientInfo(
+        "ollama", "fast", 0.003
+    )
+    assert client_of({"client": "openai", "itl_resolution": "3ms"}, "openai") == ClientInfo(
+        "openai",
+        "openai",
+        None,  # the SDK's reads have no resolution of loadgen's
+    )
+
+
 def _fingerprint(**workload: object) -> Fingerprint:
     return Fingerprint(
         loadgen_version="0.1.0",
@@ -86,6 +100,7 @@ def _fingerprint(**workload: object) -> Fingerprint:
         engine=EngineInfo("vllm", "0.8.5"),
         model=ModelInfo("m", max_model_len=8192),
         workload=replace(WorkloadInfo(128, 256, True, seed=1), **workload),  # type: ignore[arg-type]
+        client=ClientInfo("openai", "fast", 0.002),
     )
 
 
@@ -118,3 +133,15 @@ def test_differences_warn_on_workload_and_model_and_list_the_rest() -> None:
         "run B: gpu.devices NVIDIA H200, 150.0 GB vs NVIDIA H100 80GB HBM3, 85.5 GB in run A"
     )
     assert differences(base, base) == []
+
+
+def test_a_different_client_is_listed_not_warned() -> None:
+    base = _fingerprint()
+    other = replace(base, client=ClientInfo("openai", "fast", 0.001))
+    found = differences(base, other)
+    assert [(d.key, d.warned) for d in found] == [("client.itl_resolution_s", False)]
+    assert found[0].line("B", "A") == "run B: client.itl_resolution_s 1ms vs 2ms in run A"
+    sdk = replace(base, client=ClientInfo("openai", "openai", None))
+    assert [d.line("B", "A") for d in differences(base, sdk)] == [
+        "run B: client.transport openai vs fast in run A"  # None: unknown there, not a difference
+    ]
