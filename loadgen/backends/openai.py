@@ -8,6 +8,7 @@ Quirks handled: vLLM's role-only first chunk (`content: ""` is not content), `re
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from loadgen.backends.base import ChatRequest, StreamResult
@@ -97,12 +98,16 @@ class OpenAIAccumulator:
         self._state = StreamState()
         self._usage: dict[str, Any] | None = None
         self._timings: dict[str, Any] | None = None
-        self._closing_frame = False  # the last frame carried finish_reason and usage together
+        # A frame that carries finish_reason and usage together (transformers serve's last):
+        # the token count then, -1 for none; it closes the stream if no frame came after it.
+        self._closing_at = -1
+        # A plain token frame (the token lane's, and the decoder's): straight to the state.
+        self.on_token: Callable[[str, int], None] = self._state.content
 
     def on_frame(self, frame: dict[str, Any], now_ns: int) -> None:
         if self._state.ended:
             return
-        self._closing_frame = False
+        self._closing_at = -1
         error = error_message(frame)
         if error is not None:
             self._state.fail("server_error", error)
@@ -122,18 +127,12 @@ class OpenAIAccumulator:
             # transformers serve (5.x) never sends [DONE]: its last frame carries finish_reason
             # and usage together, which only a server's final frame does, so a clean close after
             # it is a complete stream. A close after any other frame is still truncated.
-            self._closing_frame = "usage" in frame
+            if "usage" in frame:
+                self._closing_at = self._state.token_frames
 
     @property
     def token_frames(self) -> int:
         return self._state.token_frames
-
-    def on_token(self, text: str, now_ns: int) -> None:
-        state = self._state
-        if state.ended:
-            return
-        self._closing_frame = False
-        state.token_frame(now_ns, True, text)
 
     def on_done_marker(self, now_ns: int) -> None:
         self._state.ended = True
@@ -142,7 +141,8 @@ class OpenAIAccumulator:
         self._state.fail("malformed", malformed_detail(raw))
 
     def result(self, now_ns: int) -> StreamResult:
-        if self._closing_frame and self._state.error_type is None:
+        closing = self._closing_at == self._state.token_frames
+        if closing and self._state.error_type is None:
             self._state.ended = True
         if self._state.ended and self._state.finish_reason is None:
             # llama-cpp-python's server ends a request that a newer one interrupts with [DONE]

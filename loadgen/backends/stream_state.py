@@ -41,11 +41,22 @@ class StreamState:
 
     def token_frame(self, now_ns: int, output: bool, text: str) -> None:
         """A frame carrying content, reasoning or a tool call; `output` is False for reasoning."""
+        if output:
+            self.content(text, now_ns)
+        elif not self.ended:
+            self.frame_times_ns.append(now_ns)
+            self.token_frames += 1
+            if text:
+                self.text_parts.append(text)
+
+    def content(self, text: str, now_ns: int) -> None:
+        """A frame of output (content or a tool call): the frame almost every stream is made of,
+        one call per frame."""
         if self.ended:
             return
         self.frame_times_ns.append(now_ns)
         self.token_frames += 1
-        if output and self.t_first_output_ns is None:
+        if self.t_first_output_ns is None:
             self.t_first_output_ns = now_ns
         if text:
             self.text_parts.append(text)

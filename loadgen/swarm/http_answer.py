@@ -7,12 +7,13 @@ body for its error message.
 
 The token lane: almost every HTTP chunk of a stream holds one SSE token event. Where a read
 starts at a chunk boundary with the event decoder empty, whole chunks that are plain token
-events (the backend's `token_event` pattern, checked against the chunk's size) go straight to
-the accumulator, skipping the HTTP parser's callbacks and the SSE split; any other whole chunk
-goes to httptools on its own, and of a chunk cut by the end of a read httptools gets what came
-and, from the next read, exactly the rest, so the lane keeps its place between chunks. Anything
-it cannot frame takes the full path from there. Both give the same frames with the same stamps
-(tests/unit/test_http_answer.py feeds every split of real streams through both).
+events (the backend's `token_event` pattern, checked against the chunk's size line as servers
+write it, in lower-case hex) go straight to the accumulator, skipping the HTTP parser's callbacks
+and the SSE split; any other whole chunk goes to httptools on its own, and of a chunk cut by the
+end of a read httptools gets what came and, from the next read, exactly the rest, so the lane
+keeps its place between chunks. Anything it cannot frame takes the full path from there. Both
+give the same frames with the same stamps (tests/unit/test_http_answer.py feeds every split of
+real streams through both).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ ERROR_BODY_BYTES = 4096  # what a non-2xx answer's body keeps for its message
 _CHUNK_HEAD = re.compile(rb"([0-9a-fA-F]{1,6})\r\n")  # a chunk's size line, no extension
 _SIZE_LINE_BYTES = 8  # a size line cut by a read is at most this long
 _NO_BODY_STATUSES = (204, 304)
+# A token chunk's size line as servers write it (lower-case hex, no leading zero) -> its value;
+# a chunk sized any other way takes the full path.
+_CHUNK_SIZES = {b"%x" % n: n for n in range(1, 4096)}
 
 
 class ConnectionClosed(ConnectionError):
@@ -55,7 +59,7 @@ class Answer:
         self.keep_alive = False
         self.error_body = bytearray()
         self.stamp_ns = 0  # the last read's stamp
-        self._http = httptools.HttpResponseParser(self)
+        self._http: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self._chunked = False
         self._length: int | None = None
         self._chunk_ended = False  # the last callback was the end of a chunk
@@ -65,6 +69,7 @@ class Answer:
         self._on_token = parser.accumulator.on_token
         self._pending = b""  # a chunk size line the lane saw cut by the end of a read
         self._owed = 0  # bytes of a chunk that httptools got in part, still to come
+        self._decoder_fed = False  # body bytes went to the decoder since it was last empty
 
     @property
     def ok_status(self) -> bool:
@@ -92,12 +97,20 @@ class Answer:
             self._feed_http(data)
             return
         taken = self._lane_take(data, stamp_ns)
+        if taken:
+            self.got_body = True
         if taken < len(data):
             self._feed_http(data[taken:] if taken else data)
 
     def _feed_http(self, data: bytes) -> None:
+        http = self._http
+        if http is None:  # bytes after the end of the answer: none of it, and no reuse
+            self.keep_alive = False
+            return
         self._chunk_ended = False
-        self._http.feed_data(data)
+        http.feed_data(data)
+        if self.complete:  # the parser refers to its answer: dropped, the answer is freed at
+            self._http = None  # once, not by the garbage collector
         # A read that ends with a chunk's closing CRLF, its last callback that chunk's end,
         # leaves the parser between chunks: the next read may take the token lane.
         self._at_boundary = self._chunk_ended and data.endswith(b"\r\n") and not self.complete
@@ -120,22 +133,23 @@ class Answer:
         read), a size line cut by it kept for the next one. Returns how many bytes it took;
         the rest (a chunk it cannot frame, the last chunk, an event still open in the decoder)
         takes the full path."""
-        lane, decoder = self._lane, self._decoder
+        lane, decoder, on_token = self._lane, self._decoder, self._on_token
         assert lane is not None
         pos, size = 0, len(data)
-        if not decoder.empty:
-            return 0
+        if self._decoder_fed:  # httptools fed the decoder since it was last seen empty
+            if not decoder.empty:
+                return 0
+            self._decoder_fed = False
         while pos < size:  # the decoder stays empty while only token chunks go by
             match = lane.match(data, pos)
             if match is not None:
                 event_start, event_end = match.span(2)
-                if int(match[1], 16) == event_end - event_start:
+                if _CHUNK_SIZES.get(match[1]) == event_end - event_start:
                     try:
                         text = match[3].decode()
                     except UnicodeDecodeError:  # the full path reports it
                         return pos
-                    self.got_body = True
-                    self._on_token(text, stamp_ns)
+                    on_token(text, stamp_ns)
                     pos = event_end + 2
                     continue
             head = _CHUNK_HEAD.match(data, pos)
@@ -172,6 +186,7 @@ class Answer:
             self._length = int(value) if value.strip().isdigit() else None
 
     def on_headers_complete(self) -> None:
+        assert self._http is not None  # the callbacks run inside its feed_data
         self.status = self._http.get_status_code()
         if self.status in _NO_BODY_STATUSES:
             self._length = 0
@@ -180,6 +195,7 @@ class Answer:
     def on_body(self, body: bytes) -> None:
         if self.ok_status:
             self.got_body = True
+            self._decoder_fed = True
             self.parser.feed(body, self.stamp_ns)
         elif len(self.error_body) < ERROR_BODY_BYTES:
             self.error_body += body[: ERROR_BODY_BYTES - len(self.error_body)]
@@ -195,4 +211,5 @@ class Answer:
             self.status, self._chunked, self._length = None, False, None
             return
         self.complete = True
+        assert self._http is not None
         self.keep_alive = self._http.should_keep_alive()

@@ -42,3 +42,21 @@ def test_done_without_finish_reason_is_truncated() -> None:
     assert (r.ok, r.error_type, r.finish_reason) == (False, "truncated", None)
     assert r.error_detail == "stream ended without a finish_reason"
     assert (r.n_out, r.n_out_source) == (len(r.frame_times_ns), "estimate") and r.n_out == 8
+
+
+def test_a_frame_after_the_closing_frame_leaves_the_stream_cut() -> None:
+    """Only a last frame with finish_reason and usage ends a stream without [DONE]: a plain
+    token (the token lane's frame) or any other frame after it means the close cut the stream."""
+    closing = (
+        b'data: {"choices":[{"delta":{},"index":0,"finish_reason":"length"}],'
+        b'"usage":{"prompt_tokens":1,"completion_tokens":1}}\n\n'
+    )
+    token = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+        b'[{"index":0,"delta":{"content":"a"},"logprobs":null,"finish_reason":null}]}\n\n'
+    )
+    role = b'data: {"choices":[{"delta":{"role":"assistant"},"index":0}]}\n\n'
+    assert replay("openai", token + closing).ok
+    for after in (token, role):
+        r = replay("openai", token + closing + after)
+        assert (r.ok, r.error_type) == (False, "truncated"), after

@@ -7,7 +7,9 @@ answer is cut into reads.
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 
 import httptools
 import pytest
@@ -224,3 +226,43 @@ def test_big_reads_cut_anywhere_keep_the_lane(monkeypatch: pytest.MonkeyPatch) -
     assert len(bodies) <= 2 * len(cuts) + 3 < len(events) // 2
     assert lane == _feed(Answer(_no_lane()), answer_wire, cuts)
     assert lane.ok and lane.n_out == 301
+
+
+def test_sizes_written_another_way_take_the_full_path_to_the_same_result() -> None:
+    """The lane knows a chunk's size written in lower-case hex without a leading zero; upper
+    case or zero-padded sizes (HTTP allows both) are parsed by httptools to the same frames."""
+    _, wire, ends = _answers()[0]
+    body = wire[len(_HEAD) :]
+    expected = _feed(Answer(OpenAIBackend().parser()), wire, ends)
+    for size_text in (b"%X", b"%04x"):
+        pieces, pos = [], 0
+        while True:
+            line_end = body.index(b"\r\n", pos)
+            size = int(body[pos:line_end], 16)
+            pieces.append(size_text % size + body[line_end : line_end + 2 + size + 2])
+            pos = line_end + 2 + size + 2
+            if size == 0:
+                break
+        rewritten = _HEAD + b"".join(pieces)
+        assert rewritten != wire
+        result = _feed(Answer(OpenAIBackend().parser()), rewritten, [])
+        assert result.text == expected.text and result.n_out == expected.n_out and result.ok
+
+
+def test_an_ended_answer_is_freed_at_once_and_ignores_bytes_after_it() -> None:
+    """The parser refers to its answer; it is dropped when the answer ends, so the answer (its
+    frame times with it) goes when its last reference does, without the garbage collector.
+    Bytes after the end are none of the answer: they are ignored and the connection not reused."""
+    _, wire, ends = _answers()[0]
+    answer = Answer(OpenAIBackend().parser())
+    _feed(answer, wire, ends)
+    assert answer.complete and answer.keep_alive
+    answer.feed(b"HTTP/1.1 200 OK\r\n", 99)
+    assert answer.complete and not answer.keep_alive and answer.status == 200
+    gone = weakref.ref(answer)
+    gc.disable()
+    try:
+        del answer
+        assert gone() is None
+    finally:
+        gc.enable()
