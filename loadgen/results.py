@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -211,18 +211,18 @@ def read_meta(results_dir: Path) -> RunMeta:
 
 # requests.jsonl ----------------------------------------------------------------------------
 class RequestLog:
-    """Appends RequestRecords to requests.jsonl, a line at a time (line-buffered): a record is
-    on disk, or its write failed, when `write` returns. After the first failed write nothing
-    more is written and `error` says why in one line."""
+    """Appends RequestRecords to requests.jsonl, a line at a time (one unbuffered write each):
+    a record is on disk, or its write failed, when `write` returns. After the first failed write
+    nothing more is written and `error` says why in one line."""
 
     def __init__(self, results_dir: Path) -> None:
         self.path = results_dir / REQUESTS_FILE
         self.count = 0
         self.error = ""
-        self._file: IO[str] | None = None
+        self._file: BinaryIO | None = None
         try:
             results_dir.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8", buffering=1)
+            self._file = self.path.open("ab", buffering=0)
         except OSError as exc:
             self._failed(exc)
 
@@ -232,7 +232,9 @@ class RequestLog:
             return False
         try:
             # msgspec writes the dataclass as json.dumps(record.to_dict()) would, 50x faster
-            self._file.write(msgspec.json.encode(record).decode() + "\n")
+            line = msgspec.json.encode(record) + b"\n"
+            if self._file.write(line) != len(line):  # a full disk can take part of it
+                raise OSError(f"wrote part of a {len(line)}-byte line")
         except OSError as exc:
             self._failed(exc)
             return False

@@ -35,4 +35,10 @@ def words(n_tokens: int, seed: int) -> list[str]:
 
 def text_of(n_tokens: int, seed: int) -> str:
     """A space-joined text of exactly `n_tokens` tokens."""
-    return " ".join(words(n_tokens, seed))
+    return random_text(random.Random(seed), n_tokens)
+
+
+def random_text(rng: random.Random, n_tokens: int) -> str:
+    """A space-joined text of exactly `n_tokens` tokens drawn with `rng` (a generator of its
+    own per text would cost as much as the drawing)."""
+    return " ".join(rng.choices(WORDS, k=n_tokens))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from loadgen.errors import LoadgenError
-from loadgen.tokens import count_tokens, text_of
+from loadgen.tokens import count_tokens, random_text
 
 Message = dict[str, str]
 _USER_ROLES = {"human", "user"}
@@ -131,7 +131,7 @@ class SyntheticWorkload:
         max_tokens = None
         if spec.output_tokens is not None:
             max_tokens = sample_length(rng, spec.output_tokens, spec.output_spread, spec.spread)
-        return Turn(user=text_of(n_in, rng.getrandbits(32)), max_tokens=max_tokens)
+        return Turn(user=random_text(rng, n_in), max_tokens=max_tokens)
 
 
 class DatasetWorkload:

@@ -10,7 +10,6 @@ greenlet connects, sends the request and waits for the end of the answer.
 from __future__ import annotations
 
 import functools
-import json
 import socket
 import time
 from typing import Any
@@ -20,6 +19,7 @@ import gevent
 import gevent.socket
 import gevent.ssl
 import httptools
+import msgspec
 
 from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.flags import ITL_RESOLUTION_S
@@ -90,9 +90,7 @@ class FastTransport:
 
     def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange:
         """POST `request`, stream the answer into the backend's parser; never raises for I/O."""
-        wire = self.request_bytes(
-            backend.path(), json.dumps(backend.body(request)).encode(), request_id
-        )
+        wire = self.request_bytes(backend.path(), _json(backend.body(request)), request_id)
         for attempt in (1, 2):
             answer = Answer(backend.parser())
             wall_send_unix_ns = time.time_ns()
@@ -144,6 +142,7 @@ class FastTransport:
 
 
 _WIRE_ERRORS = (OSError, httptools.HttpParserError)
+_json = msgspec.json.encode  # the request body: compact JSON, a fifth of json.dumps' cost
 
 
 def _result(answer: Answer) -> StreamResult:

@@ -8,6 +8,7 @@ from locust import stats as locust_stats
 from locust.rpc.protocol import Message
 from locust.stats import RequestStats
 
+from loadgen import timing
 from loadgen.records import RequestRecord
 from loadgen.swarm.llm_stats import (
     LlmStats,
@@ -117,3 +118,27 @@ def test_log_many_is_one_log_per_value(monkeypatch: pytest.MonkeyPatch, bucket: 
         assert getattr(bulk, name) == pytest.approx(getattr(one, name)), name
     assert dict(bulk.response_times) == dict(one.response_times)
     assert sum(bulk.num_reqs_per_sec.values()) == sum(one.num_reqs_per_sec.values()) == 10
+
+
+def test_a_request_s_gaps_are_logged_as_one_log_per_itl_gap() -> None:
+    """LlmStats takes a request's gaps from its frame times at once: what one `log` per
+    timing.itl_ms gap leaves, ns-exact gaps (x.5 ms ties, 0 for a shared read) included."""
+    frames = (10**12, 10**12 + 2_500_000, 10**12 + 2_500_000, 10**12 + 4_499_999, 10**12 + 8 * MS)
+    req = record(
+        t_send_ns=frames[0] - MS,
+        t_end_ns=frames[-1],
+        t_first_ns=frames[0],
+        t_first_output_ns=frames[0],
+        t_last_ns=frames[-1],
+        frame_times_ns=frames,
+        n_out=len(frames),
+    )
+    llm, one = LlmStats(), RequestStats(False).get("ITL", "LLM")
+    llm.add(req)
+    for gap_ms in timing.itl_ms(req):
+        one.log(gap_ms, 0)
+    bulk = llm.entry("ITL")
+    assert dict(bulk.response_times) == dict(one.response_times) == {2: 2, 0: 1, 4: 1}
+    assert bulk.num_requests == one.num_requests == 4
+    assert bulk.total_response_time == pytest.approx(one.total_response_time)
+    assert (bulk.min_response_time, bulk.max_response_time) == (0.0, 3.500001)

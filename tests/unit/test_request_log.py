@@ -50,3 +50,15 @@ def test_to_dict_is_asdict() -> None:
     for record in RECORDS:
         assert record.to_dict() == dataclasses.asdict(record)
         assert isinstance(record.to_dict()["frame_times_ns"], tuple)
+
+
+def test_a_full_disk_is_one_line_and_no_more_writes(tmp_path: Path) -> None:
+    """Every line is written when `write` returns: on a full disk (/dev/full) the first write
+    fails with one line naming the file, and nothing more is written."""
+    (tmp_path / REQUESTS_FILE).symlink_to("/dev/full")
+    log = RequestLog(tmp_path)
+    assert not log.write(RECORDS[0])
+    assert str(tmp_path / REQUESTS_FILE) in log.error and "\n" not in log.error
+    assert "No space left" in log.error
+    assert not log.write(RECORDS[1]) and log.count == 0
+    log.close()
