@@ -232,9 +232,12 @@ class RequestLog:
             return False
         try:
             # msgspec writes the dataclass as json.dumps(record.to_dict()) would, 50x faster
-            line = msgspec.json.encode(record) + b"\n"
-            if self._file.write(line) != len(line):  # a full disk can take part of it
-                raise OSError(f"wrote part of a {len(line)}-byte line")
+            line = memoryview(msgspec.json.encode(record) + b"\n")
+            while line:  # a disk near full takes part of it; the next write says why
+                written = self._file.write(line)
+                if not written:
+                    raise OSError(f"no byte of a {len(line)}-byte line written")
+                line = line[written:]
         except OSError as exc:
             self._failed(exc)
             return False
