@@ -19,13 +19,13 @@ import gevent
 
 from loadgen import timing
 from loadgen.backends import backend_for
-from loadgen.backends.base import ChatRequest
+from loadgen.backends.base import ChatRequest, StreamResult
 from loadgen.levels import CUT_OFF_DETAIL
 from loadgen.records import RequestRecord
 from loadgen.swarm import events, locust_outputs
 from loadgen.swarm.arrivals import PoissonArrivals
 from loadgen.swarm.events import RunContext
-from loadgen.swarm.exchange import Exchange, WireBackend, empty_result, failed, request_id
+from loadgen.swarm.exchange import Exchange, WireBackend, failed, request_id
 from loadgen.swarm.llm_stats import LlmStats
 from loadgen.swarm.options import SwarmSettings
 from loadgen.swarm.transport_fast import FastTransport
@@ -36,6 +36,10 @@ LLM_REQUEST_TYPE = "LLM"
 
 class Transport(Protocol):
     def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange: ...
+
+    def cut_off(self, now_ns: int) -> tuple[StreamResult, int | None]:
+        """The request in flight when its user was killed (the run's end): what its answer
+        had brought by `now_ns`, and its HTTP status."""
 
     def close(self) -> None: ...
 
@@ -150,13 +154,16 @@ class Session:
             exchange = transport.send(self.backend, request, request_id(self.worker, seq))
         except gevent.GreenletExit:
             # The run ended mid-request (Locust kills its users): keep every seq on record,
-            # but only for loadgen's listeners, not as a Locust failure.
+            # but only for loadgen's listeners, not as a Locust failure. What the answer had
+            # brought stays: a first token read is a TTFT the server counted too.
+            now_ns = time.perf_counter_ns()
+            partial, status = transport.cut_off(now_ns)
             cut = Exchange(
-                failed(empty_result(), "truncated", CUT_OFF_DETAIL),
+                failed(partial, "truncated", CUT_OFF_DETAIL),
                 wall_send_unix_ns,
                 t_send_ns,
-                time.perf_counter_ns(),
-                None,
+                now_ns,
+                status,
             )
             cut_record = self._record(
                 cut, seq, turn, t_sched_ns, stage_index, stage_users, retry_wait_s

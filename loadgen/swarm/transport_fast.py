@@ -66,6 +66,7 @@ class FastTransport:
             head.append(f"Authorization: Bearer {api_key}")
         self._head = "\r\n".join(head)
         self._sock: Any = None  # the kept-alive connection, None until the first request
+        self._answer: Answer | None = None  # the answer in flight
 
     def close(self) -> None:
         if self._sock is not None:
@@ -92,7 +93,7 @@ class FastTransport:
         """POST `request`, stream the answer into the backend's parser; never raises for I/O."""
         wire = self.request_bytes(backend.path(), _json(backend.body(request)), request_id)
         for attempt in (1, 2):
-            answer = Answer(backend.parser())
+            answer = self._answer = Answer(backend.parser())
             wall_send_unix_ns = time.time_ns()
             t_send_ns = time.perf_counter_ns()
             reused = self._sock is not None
@@ -124,6 +125,7 @@ class FastTransport:
                     continue
                 result = _classify(exc, answer, time.perf_counter_ns(), self)
                 break
+        self._answer = None
         # An answer that ended: when its last byte arrived (the last read's stamp).
         t_end_ns = answer.stamp_ns if answer.complete else time.perf_counter_ns()
         return Exchange(
@@ -134,6 +136,14 @@ class FastTransport:
             answer.status,
             _retry_after(answer) if answer.status is not None else None,
         )
+
+    def cut_off(self, now_ns: int) -> tuple[StreamResult, int | None]:
+        """The answer in flight when its user was killed: the frames it had brought (a 2xx
+        body's) by `now_ns`, and its status."""
+        answer, self._answer = self._answer, None
+        if answer is None or not answer.ok_status:
+            return empty_result(), None if answer is None else answer.status
+        return answer.parser.finish(now_ns), answer.status
 
     @property
     def limits(self) -> tuple[float, float]:

@@ -94,9 +94,18 @@ class OpenAISdkTransport:
         )
         self._request_timeout_s = request_timeout_s
         self._stall_timeout_s = stall_timeout_s
+        self._in_flight: tuple[StreamParser, AnswerHead] | None = None
 
     def close(self) -> None:
         self._client.close()
+
+    def cut_off(self, now_ns: int) -> tuple[StreamResult, int | None]:
+        """The stream in flight when its user was killed: its frames by `now_ns`, its status."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None or in_flight[1].status is None:
+            return empty_result(), None
+        parser, head = in_flight
+        return parser.accumulator.result(now_ns), head.status
 
     def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange:
         """Stream one chat completion; every failure becomes an error class, never an exception."""
@@ -104,6 +113,7 @@ class OpenAISdkTransport:
         kwargs = {k: body.pop(k) for k in _SDK_PARAMS if k in body}
         parser = backend.parser()
         head = AnswerHead()
+        self._in_flight = parser, head
         wall_send_unix_ns = time.time_ns()
         t_send_ns = time.perf_counter_ns()
         try:
@@ -114,6 +124,7 @@ class OpenAISdkTransport:
             if isinstance(exc, openai.APIStatusError):  # raised before any chunk: its headers
                 head.status = exc.status_code
                 head.retry_after_s = _retry_after_s(exc)
+        self._in_flight = None
         t_end_ns = time.perf_counter_ns()
         return Exchange(
             result, wall_send_unix_ns, t_send_ns, t_end_ns, head.status, head.retry_after_s

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ from loadgen.backends import backend_for
 from loadgen.backends.base import ChatRequest
 from loadgen.swarm.exchange import Exchange
 from tests.fixtures.net import LOOPBACK
+from tests.fixtures.sim import SimFactory
 
 N_FRAMES = 5
 
@@ -236,3 +238,56 @@ def test_a_stall_mid_stream_then_slow_heads_on_the_kept_alive_connection() -> No
     assert len(stalled.frame_times_ns) == 2
     assert slow.ok and slow.n_out == N_FRAMES, slow.error_detail
     assert slow_again.ok and slow_again.n_out == N_FRAMES, slow_again.error_detail
+
+
+# Each transport's request in a greenlet that a run's end kills mid-stream (as Locust kills its
+# users), in a process patched as Locust's is; prints what `cut_off` kept, as JSON.
+_CUT = """
+from gevent import monkey
+monkey.patch_all()
+import json, sys, time
+import gevent
+from loadgen.backends import backend_for
+from loadgen.backends.base import ChatRequest
+from loadgen.swarm.transport_fast import FastTransport
+from loadgen.swarm.transport_openai import OpenAISdkTransport
+request = ChatRequest(model="sim-paced", messages=({"role": "user", "content": "hi"},),
+                      max_tokens=40, ignore_eos=True)
+out = {}
+for name, kind in (("fast", FastTransport), ("openai", OpenAISdkTransport)):
+    transport = kind(sys.argv[1], None, 10.0, 5.0)
+    sender = gevent.spawn(transport.send, backend_for("openai"), request, "rid-cut-" + name)
+    gevent.sleep(float(sys.argv[2]))
+    sender.kill()
+    partial, status = transport.cut_off(time.perf_counter_ns())
+    again = transport.cut_off(time.perf_counter_ns())
+    transport.close()
+    out[name] = {"status": status, "t_first": partial.t_first_ns is not None,
+                 "frames": len(partial.frame_times_ns), "stamps_in_order":
+                 list(partial.frame_times_ns) == sorted(partial.frame_times_ns),
+                 "again": [again[0].t_first_ns, len(again[0].frame_times_ns), again[1]]}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("after_s", [0.6, 0.0])
+def test_a_request_cut_off_mid_stream_keeps_what_came(
+    sim_server: SimFactory, after_s: float
+) -> None:
+    """40 tokens at 20 tok/s: cut after 0.6 s, both transports keep the first token and the
+    frames read so far (the run's end keeps them on record); cut before the answer, nothing."""
+    with sim_server("paced", "--stream-tok-s", "20") as sim:
+        done = subprocess.run(
+            [sys.executable, "-c", _CUT, sim.url, str(after_s)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name, cut in json.loads(done.stdout).items():
+        assert cut["again"] == [None, 0, None], name  # kept once: the request is gone
+        if after_s:
+            assert cut["status"] == 200 and cut["t_first"], (name, cut)
+            assert 2 <= cut["frames"] < 40 and cut["stamps_in_order"], (name, cut)
+        else:
+            assert not cut["t_first"] and cut["frames"] == 0, (name, cut)

@@ -40,10 +40,14 @@ class Truth:
         scrapes = [json.loads(line) for line in scrapes_path(path).read_text().splitlines()]
         return cls(rows, [s for s in scrapes if s["user_agent"].startswith("loadgen/")])
 
-    def render_after(self, sent_unix_ns: int) -> int:
-        """perf_counter_ns of the first of loadgen's /metrics documents rendered after it sent
-        its request at `sent_unix_ns` (one host, one wall clock)."""
-        return next(s["mono_ns"] for s in self.scrapes if s["wall_unix_ns"] >= sent_unix_ns)
+    def rendered_at(self, stamp_unix_ns: int) -> int:
+        """perf_counter_ns of the /metrics document loadgen stamped `stamp_unix_ns`: the one
+        rendered nearest that stamp (one host, one wall clock). loadgen stamps a scrape at the
+        middle of its GET, so the render may fall on either side of it, by a few ms at most;
+        its scrapes are 100 ms apart or more."""
+        nearest = min(self.scrapes, key=lambda s: abs(s["wall_unix_ns"] - stamp_unix_ns))
+        assert abs(nearest["wall_unix_ns"] - stamp_unix_ns) < 50 * MS, (nearest, stamp_unix_ns)
+        return int(nearest["mono_ns"])
 
 
 def _bucket(edges: tuple[float, ...], value_ms: float) -> tuple[float, float]:
@@ -58,7 +62,7 @@ def _check_level(level: LevelSummary, truth: Truth, records: list[dict[str, Any]
     assert level.breakdown_source == "vllm_metrics"
     start, end = level.server_window_start_unix_ns, level.server_window_end_unix_ns
     assert start is not None and end is not None
-    first, last = truth.render_after(start), truth.render_after(end)
+    first, last = truth.rendered_at(start), truth.rendered_at(end)
 
     # TTFT is observed at each request's first token, the rest when it finishes (as vLLM does)
     ttft = [
@@ -93,12 +97,12 @@ def _check_level(level: LevelSummary, truth: Truth, records: list[dict[str, Any]
     assert lower <= level.server_e2e_p95_bucketed_ms <= upper
 
     # the client's share: its TTFT mean over the requests whose first token it read between the
-    # scrapes (those vLLM's TTFT histogram counted), minus the server's
+    # scrapes (those vLLM's TTFT histogram counted, the ones the run's end cut off after their
+    # first token included), minus the server's
     client_ttft = [
         (r["t_first_ns"] - r["t_send_ns"]) / MS
         for r in records
-        if r["ok"]
-        and r["t_first_ns"] is not None
+        if r["t_first_ns"] is not None
         and start <= r["wall_send_unix_ns"] + r["t_first_ns"] - r["t_send_ns"] < end
     ]
     assert level.client_overhead_ms == pytest.approx(
