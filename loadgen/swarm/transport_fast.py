@@ -141,9 +141,9 @@ class FastTransport:
         """The answer in flight when its user was killed: the frames it had brought (a 2xx
         body's) by `now_ns`, and its status."""
         answer, self._answer = self._answer, None
-        if answer is None or not answer.ok_status:
-            return empty_result(), None if answer is None else answer.status
-        return answer.parser.finish(now_ns), answer.status
+        if answer is None:
+            return empty_result(), None
+        return _so_far(answer, now_ns), answer.status
 
     @property
     def limits(self) -> tuple[float, float]:
@@ -161,6 +161,12 @@ def _result(answer: Answer) -> StreamResult:
     assert answer.status is not None
     detail = status_detail(answer.status, bytes(answer.error_body))
     return failed(empty_result(), "http_status", detail)
+
+
+def _so_far(answer: Answer, now_ns: int) -> StreamResult:
+    """What an answer that failed or was cut off had brought by `now_ns`: a 2xx body's frames,
+    nothing otherwise."""
+    return answer.parser.finish(now_ns) if answer.ok_status else empty_result()
 
 
 def _retry_after(answer: Answer) -> float | None:
@@ -181,7 +187,7 @@ def _classify(
     got_headers = answer.status is not None
     if got_headers and not answer.ok_status:  # an error answer cut short: its status says it
         return _result(answer)
-    partial = answer.parser.finish(now_ns) if got_headers else empty_result()
+    partial = _so_far(answer, now_ns)  # past the line above, headers mean a 2xx answer
     if isinstance(exc, _RequestTimeout):
         return failed(partial, "timeout", f"no complete response within {request_timeout_s:g} s")
     if isinstance(exc, Stall):

@@ -102,10 +102,10 @@ class OpenAISdkTransport:
     def cut_off(self, now_ns: int) -> tuple[StreamResult, int | None]:
         """The stream in flight when its user was killed: its frames by `now_ns`, its status."""
         in_flight, self._in_flight = self._in_flight, None
-        if in_flight is None or in_flight[1].status is None:
+        if in_flight is None:
             return empty_result(), None
         parser, head = in_flight
-        return parser.accumulator.result(now_ns), head.status
+        return _so_far(parser, head.status is not None, now_ns), head.status
 
     def send(self, backend: WireBackend, request: ChatRequest, request_id: str) -> Exchange:
         """Stream one chat completion; every failure becomes an error class, never an exception."""
@@ -168,7 +168,7 @@ class OpenAISdkTransport:
 
     def _classify(self, exc: Exception, parser: StreamParser, got_headers: bool) -> StreamResult:
         now_ns = time.perf_counter_ns()
-        partial = parser.accumulator.result(now_ns) if got_headers else empty_result()
+        partial = _so_far(parser, got_headers, now_ns)
         if isinstance(exc, openai.APIStatusError):
             body = exc.response.content if exc.response is not None else str(exc).encode()
             return failed(partial, "http_status", status_detail(exc.status_code, body))
@@ -186,6 +186,12 @@ class OpenAISdkTransport:
         if isinstance(exc, json.JSONDecodeError):
             return failed(partial, "malformed", f"undecodable frame: {exc}")
         return failed(partial, "malformed", f"{type(exc).__name__}: {exc}")
+
+
+def _so_far(parser: StreamParser, got_headers: bool, now_ns: int) -> StreamResult:
+    """What a stream that failed or was cut off had brought by `now_ns` (nothing before its
+    headers)."""
+    return parser.accumulator.result(now_ns) if got_headers else empty_result()
 
 
 def _retry_after_s(exc: openai.APIStatusError) -> float | None:
